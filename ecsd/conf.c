@@ -1,0 +1,348 @@
+/*
+ * conf.c: the configuration table. One entry per key drives the file
+ * parser, -o overrides, --check-config and the man page check.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ecsd.h"
+#include "util.h"
+
+enum conf_type { CONF_STR, CONF_INT };
+
+struct conf_entry {
+	const char	*ce_key;
+	enum conf_type	 ce_type;
+	int64_t		 ce_min;
+	int64_t		 ce_max;
+	const char	*ce_default;
+	size_t		 ce_off;
+	const char	*ce_help;
+};
+
+#define OFF(f)	offsetof(struct conf, f)
+
+static const struct conf_entry conf_table[] = {
+	{ "listen", CONF_STR, 0, 0, "127.0.0.1:3000", OFF(c_listen),
+	  "HTTP listener host:port; port 0 picks a free port." },
+	{ "datadir", CONF_STR, 0, 0, "./ecsd-data", OFF(c_datadir),
+	  "Data directory holding the database and admin.secret." },
+	{ "database", CONF_STR, 0, 0, "", OFF(c_database),
+	  "SQLite database file; default <datadir>/ecsd.db." },
+	{ "sync", CONF_STR, 0, 0, "full", OFF(c_sync),
+	  "full (durable) or normal." },
+	{ "trusted_proxies", CONF_STR, 0, 0, "127.0.0.1, ::1", OFF(c_trusted),
+	  "Addresses whose X-EcsAuthId header is believed." },
+	{ "admin_password", CONF_STR, 0, 0, "", OFF(c_admin_password),
+	  "Admin API password." },
+	{ "admin_allow", CONF_STR, 0, 0, "127.0.0.1, ::1", OFF(c_admin_allow),
+	  "Addresses allowed to use the admin API." },
+	{ "max_body", CONF_INT, 1024, 1LL << 30, "1048576", OFF(c_max_body),
+	  "Largest request body in bytes." },
+	{ "max_headers", CONF_INT, 1024, 1LL << 24, "65536",
+	  OFF(c_max_headers), "Largest request header block in bytes." },
+	{ "idle_timeout", CONF_INT, 1, 86400, "60", OFF(c_idle_timeout),
+	  "Seconds a connection may idle." },
+	{ "auth_gc_interval", CONF_INT, 1, 86400, "30",
+	  OFF(c_auth_gc_interval), "Seconds between token collections." },
+	{ "gc_interval", CONF_INT, 1, 604800, "3600", OFF(c_gc_interval),
+	  "Seconds between participant collections." },
+	{ "subparticipant_gc_age", CONF_INT, 60, 1LL << 31, "172800",
+	  OFF(c_sub_gc_age), "Age in seconds after which subparticipants go." },
+	{ "log_level", CONF_STR, 0, 0, "info", OFF(c_log_level),
+	  "warn, info or debug." },
+};
+
+static const struct conf_entry *
+conf_find(const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(conf_table) / sizeof(conf_table[0]); i++)
+		if (strcmp(conf_table[i].ce_key, key) == 0)
+			return &conf_table[i];
+	return NULL;
+}
+
+int
+conf_set(struct conf *c, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+	const struct conf_entry	*ce;
+	char			**sp;
+	int64_t			 v;
+
+	if ((ce = conf_find(key)) == NULL) {
+		snprintf(err, errlen, "unknown key \"%s\"", key);
+		return -1;
+	}
+	if (ce->ce_type == CONF_INT) {
+		if (util_parse_i64(value, ce->ce_min, ce->ce_max, &v) != 0) {
+			snprintf(err, errlen, "%s: \"%s\" is not a number "
+			    "from %lld to %lld", key, value,
+			    (long long)ce->ce_min, (long long)ce->ce_max);
+			return -1;
+		}
+		*(int64_t *)(void *)((char *)c + ce->ce_off) = v;
+		return 0;
+	}
+	sp = (char **)(void *)((char *)c + ce->ce_off);
+	free(*sp);
+	if ((*sp = strdup(value)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void
+conf_defaults(struct conf *c)
+{
+	size_t	 i;
+	char	 err[256];
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < sizeof(conf_table) / sizeof(conf_table[0]); i++)
+		if (conf_set(c, conf_table[i].ce_key, conf_table[i].ce_default,
+		    err, sizeof(err)) != 0)
+			fatalx("default of %s: %s", conf_table[i].ce_key, err);
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t	 i;
+	char	**sp;
+
+	for (i = 0; i < sizeof(conf_table) / sizeof(conf_table[0]); i++) {
+		if (conf_table[i].ce_type != CONF_STR)
+			continue;
+		sp = (char **)(void *)((char *)c + conf_table[i].ce_off);
+		if (*sp != NULL && conf_table[i].ce_off ==
+		    OFF(c_admin_password))
+			memset(*sp, 0, strlen(*sp));
+		free(*sp);
+		*sp = NULL;
+	}
+}
+
+static char *
+trim(char *s)
+{
+	char	*e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int
+conf_load(struct conf *c, const char *path)
+{
+	FILE	*f;
+	char	 line[4096], section[128] = "", key[300], err[512];
+	char	*p, *eq, *k, *v;
+	int	 lineno = 0, rc = 0;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "ecsd: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		lineno++;
+		if ((p = strchr(line, '#')) != NULL)
+			*p = '\0';
+		p = trim(line);
+		if (*p == '\0')
+			continue;
+		if (*p == '[') {
+			if ((eq = strchr(p, ']')) == NULL || eq[1] != '\0' ||
+			    eq - p - 1 >= (long)sizeof(section)) {
+				fprintf(stderr, "ecsd: %s:%d: bad section "
+				    "header\n", path, lineno);
+				rc = -1;
+				continue;
+			}
+			*eq = '\0';
+			snprintf(section, sizeof(section), "%s", trim(p + 1));
+			continue;
+		}
+		if ((eq = strchr(p, '=')) == NULL) {
+			fprintf(stderr, "ecsd: %s:%d: expected key = value\n",
+			    path, lineno);
+			rc = -1;
+			continue;
+		}
+		*eq = '\0';
+		k = trim(p);
+		v = trim(eq + 1);
+		if (*section != '\0')
+			snprintf(key, sizeof(key), "%s.%s", section, k);
+		else
+			snprintf(key, sizeof(key), "%s", k);
+		if (conf_set(c, key, v, err, sizeof(err)) != 0) {
+			fprintf(stderr, "ecsd: %s:%d: %s\n", path, lineno, err);
+			rc = -1;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int
+netlist_parse(struct netlist *nl, const char *spec, char *err, size_t len)
+{
+	char	*copy, *tok, *save = NULL, *slash, *t;
+	int	 rc = 0, maxbits;
+	int64_t	 bits;
+	struct netmask *nm;
+
+	memset(nl, 0, sizeof(*nl));
+	if ((copy = strdup(spec)) == NULL)
+		return -1;
+	for (tok = strtok_r(copy, ", \t", &save); tok != NULL;
+	    tok = strtok_r(NULL, ", \t", &save)) {
+		t = trim(tok);
+		if (*t == '\0')
+			continue;
+		if (nl->nl_n == ECSD_MAX_NETS) {
+			snprintf(err, len, "more than %d addresses",
+			    ECSD_MAX_NETS);
+			rc = -1;
+			break;
+		}
+		nm = &nl->nl_nets[nl->nl_n];
+		bits = -1;
+		if ((slash = strchr(t, '/')) != NULL) {
+			*slash = '\0';
+			if (util_parse_i64(slash + 1, 0, 128, &bits) != 0) {
+				snprintf(err, len, "bad prefix length in %s",
+				    tok);
+				rc = -1;
+				break;
+			}
+		}
+		if (inet_pton(AF_INET, t, nm->nm_addr) == 1) {
+			nm->nm_family = AF_INET;
+			maxbits = 32;
+		} else if (inet_pton(AF_INET6, t, nm->nm_addr) == 1) {
+			nm->nm_family = AF_INET6;
+			maxbits = 128;
+		} else {
+			snprintf(err, len, "\"%s\" is not an IP address", t);
+			rc = -1;
+			break;
+		}
+		if (bits > maxbits) {
+			snprintf(err, len, "prefix longer than %d in %s",
+			    maxbits, t);
+			rc = -1;
+			break;
+		}
+		nm->nm_bits = bits < 0 ? maxbits : (int)bits;
+		nl->nl_n++;
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+prefix_eq(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int	 full = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, (size_t)full) != 0)
+		return 0;
+	if (rest == 0)
+		return 1;
+	return ((a[full] ^ b[full]) & (0xff << (8 - rest))) == 0;
+}
+
+int
+netlist_match_str(const struct netlist *nl, const char *addr)
+{
+	unsigned char	 a[16];
+	int		 fam, i;
+
+	if (inet_pton(AF_INET, addr, a) == 1)
+		fam = AF_INET;
+	else if (inet_pton(AF_INET6, addr, a) == 1)
+		fam = AF_INET6;
+	else
+		return 0;
+	/* An IPv4-mapped IPv6 address counts as its IPv4 address. */
+	if (fam == AF_INET6 && memcmp(a, "\0\0\0\0\0\0\0\0\0\0\xff\xff",
+	    12) == 0) {
+		memmove(a, a + 12, 4);
+		fam = AF_INET;
+	}
+	for (i = 0; i < nl->nl_n; i++)
+		if (nl->nl_nets[i].nm_family == fam &&
+		    prefix_eq(a, nl->nl_nets[i].nm_addr,
+		    nl->nl_nets[i].nm_bits))
+			return 1;
+	return 0;
+}
+
+int
+netlist_match(const struct netlist *nl, const struct sockaddr *sa)
+{
+	char	 buf[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)
+		    (const void *)sa)->sin_addr, buf, sizeof(buf));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, buf, sizeof(buf));
+	else
+		return 0;
+	return netlist_match_str(nl, buf);
+}
+
+/* Check values that depend on each other; print problems; 0 if fine. */
+int
+conf_finish(struct conf *c)
+{
+	char	 err[256];
+	int	 rc = 0;
+
+	if (strcmp(c->c_sync, "full") != 0 && strcmp(c->c_sync, "normal") != 0) {
+		fprintf(stderr, "ecsd: sync: \"%s\" is neither full nor "
+		    "normal\n", c->c_sync);
+		rc = -1;
+	}
+	if (strcmp(c->c_log_level, "warn") != 0 &&
+	    strcmp(c->c_log_level, "info") != 0 &&
+	    strcmp(c->c_log_level, "debug") != 0) {
+		fprintf(stderr, "ecsd: log_level: \"%s\" is not warn, info or "
+		    "debug\n", c->c_log_level);
+		rc = -1;
+	}
+	if (netlist_parse(&c->c_trusted_nets, c->c_trusted, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "ecsd: trusted_proxies: %s\n", err);
+		rc = -1;
+	}
+	if (netlist_parse(&c->c_admin_nets, c->c_admin_allow, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "ecsd: admin_allow: %s\n", err);
+		rc = -1;
+	}
+	if (strrchr(c->c_listen, ':') == NULL) {
+		fprintf(stderr, "ecsd: listen: \"%s\" is not host:port\n",
+		    c->c_listen);
+		rc = -1;
+	}
+	return rc;
+}

@@ -1,0 +1,319 @@
+/*
+ * ecsd.c: the ECS broker daemon: options, start-up, signals, garbage
+ * collection timers and shutdown.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "ecsd.h"
+#include "rand.h"
+#include "util.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: ecsd [-hnvV] [-c file] [-D datadir] "
+	    "[-l address:port] [-o key=value]\n");
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct ecsd	*env = arg;
+
+	if (env->e_stopping)
+		return;
+	env->e_stopping = 1;
+	log_info("signal %d: finishing requests in flight and stopping",
+	    (int)sig);
+	http_commit_now(env);
+	event_base_loopexit(env->e_base, NULL);
+}
+
+/* Run one GC job inside the batch, like a request that writes. */
+static void
+on_auth_gc(evutil_socket_t fd, short what, void *arg)
+{
+	struct ecsd	*env = arg;
+	int		 n = 0;
+	enum ecs_err	 e;
+	int		 fresh = !store_in_tx(env->e_store);
+
+	if (store_savepoint(env->e_store) != ECS_OK)
+		return;
+	e = broker_gc_auths(env->e_store, time(NULL), &n);
+	if (e == ECS_OK)
+		store_release(env->e_store);
+	else
+		store_rollback_savepoint(env->e_store);
+	if (n > 0)
+		log_info("gc: %d expired one-touch tokens removed", n);
+	if (fresh)
+		http_commit_now(env);
+}
+
+static void
+on_gc(evutil_socket_t fd, short what, void *arg)
+{
+	struct ecsd	*env = arg;
+	int		 n = 0;
+	enum ecs_err	 e;
+	int		 fresh = !store_in_tx(env->e_store);
+
+	if (store_savepoint(env->e_store) != ECS_OK)
+		return;
+	e = broker_gc_participants(env->e_store, time(NULL),
+	    (time_t)env->e_conf.c_sub_gc_age, &n);
+	if (e == ECS_OK)
+		store_release(env->e_store);
+	else
+		store_rollback_savepoint(env->e_store);
+	if (n > 0)
+		log_info("gc: %d expired participants removed", n);
+	if (fresh)
+		http_commit_now(env);
+}
+
+/* The admin password: config, environment, or a generated secret file. */
+static int
+admin_password(struct ecsd *env)
+{
+	const char	*envpw = getenv("ECSD_ADMIN_PASSWORD");
+	char		 path[4096], pw[128];
+	FILE		*f;
+	int		 fd;
+	size_t		 n;
+
+	if (envpw != NULL && *envpw != '\0') {
+		env->e_admin_pw = strdup(envpw);
+		return env->e_admin_pw ? 0 : -1;
+	}
+	if (env->e_conf.c_admin_password[0] != '\0') {
+		env->e_admin_pw = strdup(env->e_conf.c_admin_password);
+		return env->e_admin_pw ? 0 : -1;
+	}
+	snprintf(path, sizeof(path), "%s/admin.secret", env->e_conf.c_datadir);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(pw, sizeof(pw), f) == NULL)
+			pw[0] = '\0';
+		fclose(f);
+		n = strcspn(pw, "\r\n");
+		pw[n] = '\0';
+		if (n > 0) {
+			env->e_admin_pw = strdup(pw);
+			log_info("admin password read from %s", path);
+			return env->e_admin_pw ? 0 : -1;
+		}
+	}
+	if (rand_hex(pw, 16) != ECS_OK)
+		return -1;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd == -1 || write(fd, pw, strlen(pw)) != (ssize_t)strlen(pw) ||
+	    write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+		log_warn("%s", path);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	close(fd);
+	log_info("admin password generated into %s", path);
+	env->e_admin_pw = strdup(pw);
+	return env->e_admin_pw ? 0 : -1;
+}
+
+static void
+libevent_log(int severity, const char *msg)
+{
+	if (severity >= EVENT_LOG_WARN)
+		log_warnx("libevent: %s", msg);
+	else
+		log_debug("libevent: %s", msg);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "check-config", no_argument, NULL, 'n' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "datadir", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ecsd		 env;
+	struct ecs_error	 err;
+	struct timeval		 tv;
+	const char		*cfile = NULL;
+	char			*ovr[64], *eq, errbuf[512], dbpath[4096];
+	int			 novr = 0, ch, check = 0, verbose = 0, i, rc = 1;
+	int			 level;
+
+	memset(&env, 0, sizeof(env));
+	memset(&err, 0, sizeof(err));
+	conf_defaults(&env.e_conf);
+	while ((ch = getopt_long(argc, argv, "c:D:f:hl:no:vV", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+		case 'f':
+			cfile = optarg;
+			break;
+		case 'D':
+		case 'l':
+		case 'o':
+			if (novr == 64) {
+				fprintf(stderr, "ecsd: too many options\n");
+				return 2;
+			}
+			if (ch == 'o')
+				ovr[novr++] = strdup(optarg);
+			else {
+				char *s = NULL;
+
+				if (asprintf(&s, "%s=%s", ch == 'D' ?
+				    "datadir" : "listen", optarg) == -1)
+					return 1;
+				ovr[novr++] = s;
+			}
+			if (ovr[novr - 1] == NULL)
+				return 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'n':
+			check = 1;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'V':
+			printf("ecsd %s\n", PACKAGE_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (cfile != NULL && conf_load(&env.e_conf, cfile) != 0)
+		goto out;
+	for (i = 0; i < novr; i++) {
+		if ((eq = strchr(ovr[i], '=')) == NULL) {
+			fprintf(stderr, "ecsd: -o %s: expected key=value\n",
+			    ovr[i]);
+			goto out;
+		}
+		*eq = '\0';
+		if (conf_set(&env.e_conf, ovr[i], eq + 1, errbuf,
+		    sizeof(errbuf)) != 0) {
+			fprintf(stderr, "ecsd: -o: %s\n", errbuf);
+			goto out;
+		}
+	}
+	if (conf_finish(&env.e_conf) != 0)
+		goto out;
+	if (check) {
+		printf("configuration OK\n");
+		rc = 0;
+		goto out;
+	}
+	level = strcmp(env.e_conf.c_log_level, "debug") == 0 ? LOG_LVL_DEBUG :
+	    strcmp(env.e_conf.c_log_level, "warn") == 0 ? LOG_LVL_WARN :
+	    LOG_LVL_INFO;
+	if (verbose)
+		level = LOG_LVL_DEBUG;
+	log_init(level);
+	event_set_log_callback(libevent_log);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mkdir(env.e_conf.c_datadir, 0700) != 0 && errno != EEXIST) {
+		log_warn("datadir %s", env.e_conf.c_datadir);
+		goto out;
+	}
+	if (env.e_conf.c_database[0] != '\0')
+		snprintf(dbpath, sizeof(dbpath), "%s", env.e_conf.c_database);
+	else
+		snprintf(dbpath, sizeof(dbpath), "%s/ecsd.db",
+		    env.e_conf.c_datadir);
+	if (store_open(dbpath, strcmp(env.e_conf.c_sync, "full") == 0,
+	    &env.e_store, &err) != ECS_OK) {
+		log_warnx("database: %s", err.e_msg);
+		goto out;
+	}
+	if (admin_password(&env) != 0) {
+		log_warnx("cannot set up the admin password");
+		goto out;
+	}
+	if ((env.e_base = event_base_new()) == NULL) {
+		log_warnx("event_base_new failed");
+		goto out;
+	}
+	if (http_start(&env) != 0)
+		goto out;
+	env.e_sigterm = evsignal_new(env.e_base, SIGTERM, on_signal, &env);
+	env.e_sigint = evsignal_new(env.e_base, SIGINT, on_signal, &env);
+	env.e_auth_gc = event_new(env.e_base, -1, EV_PERSIST, on_auth_gc, &env);
+	env.e_gc = event_new(env.e_base, -1, EV_PERSIST, on_gc, &env);
+	if (env.e_sigterm == NULL || env.e_sigint == NULL ||
+	    env.e_auth_gc == NULL || env.e_gc == NULL) {
+		log_warnx("cannot set up events");
+		goto out;
+	}
+	evsignal_add(env.e_sigterm, NULL);
+	evsignal_add(env.e_sigint, NULL);
+	tv.tv_sec = (time_t)env.e_conf.c_auth_gc_interval;
+	tv.tv_usec = 0;
+	event_add(env.e_auth_gc, &tv);
+	tv.tv_sec = (time_t)env.e_conf.c_gc_interval;
+	event_add(env.e_gc, &tv);
+	log_info("database %s, sync=%s", dbpath, env.e_conf.c_sync);
+	log_info("ready http=%s", env.e_bound);
+	event_base_dispatch(env.e_base);
+	http_stop(&env);
+	log_info("stopped after %llu commits",
+	    (unsigned long long)env.e_batches);
+	rc = 0;
+out:
+	if (env.e_sigterm != NULL)
+		event_free(env.e_sigterm);
+	if (env.e_sigint != NULL)
+		event_free(env.e_sigint);
+	if (env.e_auth_gc != NULL)
+		event_free(env.e_auth_gc);
+	if (env.e_gc != NULL)
+		event_free(env.e_gc);
+	if (env.e_http != NULL || env.e_commit_ev != NULL)
+		http_stop(&env);
+	if (env.e_base != NULL)
+		event_base_free(env.e_base);
+	store_close(env.e_store);
+	if (env.e_admin_pw != NULL) {
+		memset(env.e_admin_pw, 0, strlen(env.e_admin_pw));
+		free(env.e_admin_pw);
+	}
+	for (i = 0; i < novr; i++)
+		free(ovr[i]);
+	conf_free(&env.e_conf);
+	return rc;
+}

@@ -1,0 +1,165 @@
+/*
+ * ecsd.h: the daemon's one private header. Structures first, then the
+ * prototypes of each file under a comment naming it.
+ */
+#ifndef ECSD_H
+#define ECSD_H
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <ecs/ecs.h>
+
+#include "broker.h"
+#include "buf.h"
+#include "json.h"
+#include "store.h"
+
+struct event_base;
+struct event;
+struct evhttp;
+struct evhttp_request;
+struct evhttp_connection;
+struct evbuffer;
+
+#define ECSD_MAX_NETS	32
+
+/* An address range from trusted_proxies or admin_allow. */
+struct netmask {
+	int		 nm_family;
+	unsigned char	 nm_addr[16];
+	int		 nm_bits;
+};
+
+struct netlist {
+	struct netmask	 nl_nets[ECSD_MAX_NETS];
+	int		 nl_n;
+};
+
+struct conf {
+	char		*c_listen;
+	char		*c_datadir;
+	char		*c_database;
+	char		*c_sync;
+	char		*c_trusted;
+	char		*c_admin_password;
+	char		*c_admin_allow;
+	int64_t		 c_max_body;
+	int64_t		 c_max_headers;
+	int64_t		 c_idle_timeout;
+	int64_t		 c_auth_gc_interval;
+	int64_t		 c_gc_interval;
+	int64_t		 c_sub_gc_age;
+	char		*c_log_level;
+	struct netlist	 c_trusted_nets;
+	struct netlist	 c_admin_nets;
+};
+
+/* One request from arrival to reply. */
+struct req {
+	struct ecsd			*rq_env;
+	struct evhttp_request		*rq_http;
+	struct evhttp_connection	*rq_conn;
+	int				 rq_method;	/* EVHTTP_REQ_* */
+	const char			*rq_mname;
+	char				*rq_path;	/* normalised, no query */
+	char				*rq_query;	/* or NULL */
+	char				 rq_peer[64];
+	struct timespec			 rq_start;
+	int				 rq_authed;
+	struct ecs_participant		 rq_caller;
+	int				 rq_admin;
+	int				 rq_wrote;	/* took part in a batch */
+	int				 rq_status;
+	int				 rq_head;
+	int				 rq_dead;	/* peer went away */
+	struct evbuffer			*rq_body;
+	TAILQ_ENTRY(req)		 rq_entry;
+};
+TAILQ_HEAD(reqlist, req);
+
+/* The daemon's one context. */
+struct ecsd {
+	struct conf		 e_conf;
+	struct event_base	*e_base;
+	struct evhttp		*e_http;
+	struct store		*e_store;
+	struct event		*e_commit_ev;
+	struct event		*e_sigterm;
+	struct event		*e_sigint;
+	struct event		*e_auth_gc;
+	struct event		*e_gc;
+	struct reqlist		 e_pending;	/* replies waiting for commit */
+	char			*e_admin_pw;
+	char			 e_bound[80];
+	int			 e_stopping;
+	uint64_t		 e_batches;
+};
+
+/* conf.c */
+void	 conf_defaults(struct conf *);
+void	 conf_free(struct conf *);
+int	 conf_set(struct conf *, const char *key, const char *value,
+	    char *err, size_t);
+int	 conf_load(struct conf *, const char *path);
+int	 conf_finish(struct conf *);
+int	 netlist_parse(struct netlist *, const char *, char *, size_t);
+int	 netlist_match(const struct netlist *, const struct sockaddr *);
+int	 netlist_match_str(const struct netlist *, const char *);
+
+/* log.c */
+enum { LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+void	 log_init(int level);
+void	 log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	 log_escape(const char *, char *, size_t);
+
+/* http.c */
+int	 http_start(struct ecsd *);
+void	 http_stop(struct ecsd *);
+void	 http_commit_now(struct ecsd *);
+int	 http_begin_write(struct req *);
+void	 http_end_write(struct req *, int ok);
+const char *req_header(struct req *, const char *);
+void	 reply_add_header(struct req *, const char *, const char *);
+void	 reply(struct req *, int status, const char *ctype, const void *,
+	    size_t);
+void	 reply_text(struct req *, int status, const char *text);
+void	 reply_empty(struct req *, int status);
+void	 reply_error(struct req *, const struct ecs_error *);
+int	 err_status(enum ecs_err);
+const char *req_body(struct req *, size_t *);
+void	 req_base_url(struct req *, char *, size_t);
+int	 req_query_flag(struct req *, const char *key, char *val, size_t);
+int	 req_flag(struct req *, const char *key, char *val, size_t);
+
+/* authn.c */
+int	 authn_participant(struct req *);
+int	 authn_admin(struct req *);
+
+/* route.c */
+void	 route_dispatch(struct req *);
+
+/* res_messages.c */
+void	 res_messages(struct req *, const struct ecs_resource *, char **seg,
+	    int nseg);
+
+/* res_sys.c */
+void	 res_events(struct req *, int fifo, int fmt);
+void	 res_memberships(struct req *, int fmt);
+void	 res_configs(struct req *, int fmt);
+int	 res_negotiate(struct req *, const char *offers, char suffix);
+
+/* admin.c */
+void	 admin_dispatch(struct req *, char **seg, int nseg);
+
+#endif /* ECSD_H */

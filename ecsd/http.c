@@ -1,0 +1,561 @@
+/*
+ * http.c: the listener, request contexts, replies and group commit.
+ *
+ * Group commit: a request that writes opens (or joins) the batch
+ * transaction and works inside its own savepoint. Its reply waits on the
+ * pending list. The commit event is made active when a batch opens; it
+ * runs after every request libevent already had ready, so all writes that
+ * arrived while the previous commit was on disk share the next fsync.
+ * Replies go out only after their commit; a read that ran while a batch
+ * was open waits too, as it may have seen uncommitted rows.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+
+#include "ecsd.h"
+#include "util.h"
+
+static void	 http_request_cb(struct evhttp_request *, void *);
+static void	 http_send(struct req *);
+static void	 req_free(struct req *);
+
+const char *
+req_header(struct req *rq, const char *name)
+{
+	return evhttp_find_header(evhttp_request_get_input_headers(
+	    rq->rq_http), name);
+}
+
+void
+reply_add_header(struct req *rq, const char *name, const char *value)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(rq->rq_http),
+	    name, value);
+}
+
+/* Content-Type with ; charset=utf-8 unless it has a charset (3.2). */
+static void
+set_ctype(struct req *rq, const char *ctype)
+{
+	char	 buf[512];
+	const char *p;
+	int	 has = 0;
+
+	for (p = ctype; *p != '\0'; p++)
+		if (strncasecmp(p, "charset", 7) == 0)
+			has = 1;
+	if (has)
+		snprintf(buf, sizeof(buf), "%s", ctype);
+	else
+		snprintf(buf, sizeof(buf), "%s; charset=utf-8", ctype);
+	reply_add_header(rq, "Content-Type", buf);
+}
+
+void
+reply(struct req *rq, int status, const char *ctype, const void *body,
+    size_t len)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(
+	    rq->rq_http);
+
+	rq->rq_status = status;
+	if (ctype != NULL && evhttp_find_header(h, "Content-Type") == NULL)
+		set_ctype(rq, ctype);
+	if (evhttp_find_header(h, "Cache-Control") == NULL)
+		reply_add_header(rq, "Cache-Control", "no-cache");
+	if (len > 0)
+		evbuffer_add(rq->rq_body, body, len);
+}
+
+void
+reply_text(struct req *rq, int status, const char *text)
+{
+	struct buf	 b;
+
+	buf_init(&b, 0);
+	buf_adds(&b, text);
+	buf_addc(&b, '\n');
+	reply(rq, status, "text/html", b.b_data, b.b_len);
+	buf_free(&b);
+}
+
+void
+reply_empty(struct req *rq, int status)
+{
+	reply(rq, status, NULL, NULL, 0);
+}
+
+int
+err_status(enum ecs_err e)
+{
+	switch (e) {
+	case ECS_OK:
+		return 200;
+	case ECS_EINVAL:
+		return 400;
+	case ECS_EAUTH:
+		return 401;
+	case ECS_EDENIED:
+		return 403;
+	case ECS_ENOTFOUND:
+		return 404;
+	case ECS_ENOTACCEPT:
+		return 406;
+	case ECS_ECONFLICT:
+	case ECS_EEXIST:
+		return 409;
+	case ECS_ETOOBIG:
+		return 413;
+	case ECS_EMEDIA:
+		return 415;
+	case ECS_EFULL:
+	case ECS_EBUSY:
+		return 503;
+	default:
+		return 500;
+	}
+}
+
+void
+reply_error(struct req *rq, const struct ecs_error *err)
+{
+	const char	*msg = err->e_msg;
+
+	if (*msg == '\0')
+		msg = ecs_strerror(err->e_code);
+	reply_text(rq, err_status(err->e_code), msg);
+}
+
+const char *
+req_body(struct req *rq, size_t *len)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(rq->rq_http);
+
+	*len = evbuffer_get_length(in);
+	return (const char *)evbuffer_pullup(in, -1);
+}
+
+/* scheme://host[:port] for Location headers (3.7). */
+void
+req_base_url(struct req *rq, char *out, size_t len)
+{
+	const char	*host = req_header(rq, "Host");
+	const char	*p;
+	int		 ok = host != NULL && *host != '\0' && strlen(host) < 200;
+
+	for (p = host; ok && *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-:[]_", *p) == NULL)
+			ok = 0;
+	if (ok && strlen(host) > 3 && strcmp(host + strlen(host) - 3, ":80") ==
+	    0)
+		snprintf(out, len, "http://%.*s", (int)strlen(host) - 3, host);
+	else
+		snprintf(out, len, "http://%s", ok ? host : rq->rq_env->e_bound);
+}
+
+/*
+ * Look up key in the query string; 1 and its value (truncated) if found.
+ */
+int
+req_query_flag(struct req *rq, const char *key, char *val, size_t len)
+{
+	struct evkeyvalq	 q;
+	const char		*v;
+	int			 found = 0;
+
+	if (rq->rq_query == NULL)
+		return 0;
+	TAILQ_INIT(&q);
+	if (evhttp_parse_query_str(rq->rq_query, &q) != 0) {
+		evhttp_clear_headers(&q);
+		return 0;
+	}
+	if ((v = evhttp_find_header(&q, key)) != NULL) {
+		snprintf(val, len, "%s", v);
+		found = 1;
+	}
+	evhttp_clear_headers(&q);
+	return found;
+}
+
+/*
+ * The list selector (6.2): X-EcsQueryStrings wins per key over the query
+ * string; only the exact value "true" counts.
+ */
+static int
+header_flag(struct req *rq, const char *key, char *val, size_t len)
+{
+	const char	*h = req_header(rq, "X-EcsQueryStrings");
+	const char	*p, *q, *eq;
+	char		*tok, *k;
+	size_t		 klen = strlen(key);
+	int		 found = 0;
+
+	if (h == NULL)
+		return 0;
+	for (p = h; *p != '\0' && !found; p = *q ? q + 1 : q) {
+		q = strchr(p, ',');
+		if (q == NULL)
+			q = p + strlen(p);
+		if ((tok = util_trimdup(p, (size_t)(q - p))) == NULL)
+			return 0;
+		if ((eq = strchr(tok, '=')) != NULL) {
+			k = util_trimdup(tok, (size_t)(eq - tok));
+			if (k != NULL && strlen(k) == klen &&
+			    strcmp(k, key) == 0) {
+				char *v = util_trimdup(eq + 1, strlen(eq + 1));
+
+				if (v != NULL) {
+					snprintf(val, len, "%s", v);
+					found = 1;
+				}
+				free(v);
+			}
+			free(k);
+		}
+		free(tok);
+	}
+	return found;
+}
+
+/* A selector from X-EcsQueryStrings, else from the query string (6.2). */
+int
+req_flag(struct req *rq, const char *key, char *val, size_t len)
+{
+	return header_flag(rq, key, val, len) ||
+	    req_query_flag(rq, key, val, len);
+}
+
+/* --- batches ----------------------------------------------------------------- */
+
+/* Join the batch: 0, or -1 after replying 503. */
+int
+http_begin_write(struct req *rq)
+{
+	struct ecsd	*env = rq->rq_env;
+	enum ecs_err	 e;
+	int		 fresh = !store_in_tx(env->e_store);
+
+	if ((e = store_savepoint(env->e_store)) != ECS_OK) {
+		log_warnx("cannot start a transaction: %s",
+		    store_errmsg(env->e_store));
+		store_rollback(env->e_store);
+		reply_text(rq, 503, "Storage unavailable, try again later");
+		return -1;
+	}
+	rq->rq_wrote = 1;
+	if (fresh)
+		event_active(env->e_commit_ev, EV_WRITE, 0);
+	return 0;
+}
+
+void
+http_end_write(struct req *rq, int ok)
+{
+	if (ok)
+		store_release(rq->rq_env->e_store);
+	else
+		store_rollback_savepoint(rq->rq_env->e_store);
+}
+
+static void
+http_closecb(struct evhttp_connection *conn, void *arg)
+{
+	struct ecsd	*env = arg;
+	struct req	*rq;
+
+	TAILQ_FOREACH(rq, &env->e_pending, rq_entry)
+		if (rq->rq_conn == conn)
+			rq->rq_dead = 1;
+}
+
+/* Commit the open batch and send the replies that waited for it. */
+void
+http_commit_now(struct ecsd *env)
+{
+	struct req	*rq;
+	enum ecs_err	 e = ECS_OK;
+
+	if (store_in_tx(env->e_store)) {
+		e = store_commit(env->e_store);
+		env->e_batches++;
+		if (e != ECS_OK)
+			log_warnx("commit failed: %s", ecs_strerror(e));
+	}
+	while ((rq = TAILQ_FIRST(&env->e_pending)) != NULL) {
+		TAILQ_REMOVE(&env->e_pending, rq, rq_entry);
+		if (rq->rq_dead) {
+			req_free(rq);
+			continue;
+		}
+		if (e != ECS_OK) {
+			evbuffer_drain(rq->rq_body,
+			    evbuffer_get_length(rq->rq_body));
+			evhttp_clear_headers(evhttp_request_get_output_headers(
+			    rq->rq_http));
+			reply_text(rq, 503, "Storage unavailable, the change "
+			    "was not saved");
+		}
+		http_send(rq);
+	}
+}
+
+static void
+http_commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	http_commit_now(arg);
+}
+
+/* --- requests ------------------------------------------------------------------ */
+
+static void
+req_free(struct req *rq)
+{
+	if (rq->rq_body != NULL)
+		evbuffer_free(rq->rq_body);
+	free(rq->rq_path);
+	free(rq->rq_query);
+	free(rq);
+}
+
+static const char *
+method_name(int m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_HEAD:
+		return "HEAD";
+	case EVHTTP_REQ_PUT:
+		return "PUT";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	case EVHTTP_REQ_OPTIONS:
+		return "OPTIONS";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	default:
+		return "OTHER";
+	}
+}
+
+static void
+http_send(struct req *rq)
+{
+	struct timespec	 now;
+	char		 len[32], path[512], who[32];
+	double		 ms;
+	size_t		 n = evbuffer_get_length(rq->rq_body);
+
+	if (rq->rq_status == 0)
+		reply_text(rq, 500, "Internal error: no reply");
+	n = evbuffer_get_length(rq->rq_body);
+	if (rq->rq_status != 304 || n > 0) {
+		snprintf(len, sizeof(len), "%zu", n);
+		evhttp_remove_header(evhttp_request_get_output_headers(
+		    rq->rq_http), "Content-Length");
+		reply_add_header(rq, "Content-Length", len);
+	}
+	if (rq->rq_head)
+		evbuffer_drain(rq->rq_body, n);
+	evhttp_send_reply(rq->rq_http, rq->rq_status, NULL, rq->rq_body);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (double)(now.tv_sec - rq->rq_start.tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - rq->rq_start.tv_nsec) / 1e6;
+	log_escape(rq->rq_path ? rq->rq_path : "-", path, sizeof(path));
+	if (rq->rq_admin)
+		snprintf(who, sizeof(who), "admin");
+	else if (rq->rq_authed)
+		snprintf(who, sizeof(who), "pid=%lld",
+		    (long long)rq->rq_caller.p_id);
+	else
+		snprintf(who, sizeof(who), "pid=-");
+	log_info("%s %s %s %s %d %.1fms", rq->rq_peer, who, rq->rq_mname,
+	    path, rq->rq_status, ms);
+	req_free(rq);
+}
+
+/* Decode %XX escapes in place; -1 on a bad escape or a NUL. */
+static int
+pct_decode(char *s)
+{
+	char	*o = s;
+	int	 hi, lo;
+
+	for (; *s != '\0'; s++) {
+		if (*s != '%') {
+			*o++ = *s;
+			continue;
+		}
+		if (!isxdigit((unsigned char)s[1]) ||
+		    !isxdigit((unsigned char)s[2]))
+			return -1;
+		hi = isdigit((unsigned char)s[1]) ? s[1] - '0' :
+		    (tolower((unsigned char)s[1]) - 'a' + 10);
+		lo = isdigit((unsigned char)s[2]) ? s[2] - '0' :
+		    (tolower((unsigned char)s[2]) - 'a' + 10);
+		if (hi == 0 && lo == 0)
+			return -1;
+		*o++ = (char)(hi * 16 + lo);
+		s += 2;
+	}
+	*o = '\0';
+	return 0;
+}
+
+static void
+http_request_cb(struct evhttp_request *r, void *arg)
+{
+	struct ecsd		*env = arg;
+	struct req		*rq;
+	const char		*uri, *q;
+	char			*peer = NULL;
+	ev_uint16_t		 port;
+	size_t			 n;
+
+	if ((rq = calloc(1, sizeof(*rq))) == NULL ||
+	    (rq->rq_body = evbuffer_new()) == NULL) {
+		free(rq);
+		evhttp_send_error(r, 500, "Out of memory");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
+	rq->rq_env = env;
+	rq->rq_http = r;
+	rq->rq_conn = evhttp_request_get_connection(r);
+	rq->rq_method = evhttp_request_get_command(r);
+	rq->rq_mname = method_name(rq->rq_method);
+	rq->rq_head = rq->rq_method == EVHTTP_REQ_HEAD;
+	if (rq->rq_conn != NULL) {
+		evhttp_connection_get_peer(rq->rq_conn, &peer, &port);
+		snprintf(rq->rq_peer, sizeof(rq->rq_peer), "%s",
+		    peer ? peer : "-");
+		evhttp_connection_set_closecb(rq->rq_conn, http_closecb, env);
+	}
+	uri = evhttp_request_get_uri(r);
+	if (uri == NULL || *uri != '/') {
+		rq->rq_path = strdup("-");
+		reply_text(rq, 400, "Bad request target");
+		goto send;
+	}
+	q = strchr(uri, '?');
+	n = q ? (size_t)(q - uri) : strlen(uri);
+	rq->rq_path = strndup(uri, n);
+	if (q != NULL)
+		rq->rq_query = strdup(q + 1);
+	if (rq->rq_path == NULL || (q != NULL && rq->rq_query == NULL)) {
+		reply_text(rq, 500, "Out of memory");
+		goto send;
+	}
+	if (pct_decode(rq->rq_path) != 0) {
+		reply_text(rq, 400, "Bad escape in request path");
+		goto send;
+	}
+	/* One trailing slash is tolerated (3.1). */
+	n = strlen(rq->rq_path);
+	if (n > 1 && rq->rq_path[n - 1] == '/')
+		rq->rq_path[n - 1] = '\0';
+	route_dispatch(rq);
+send:
+	if (store_in_tx(env->e_store) || !TAILQ_EMPTY(&env->e_pending))
+		TAILQ_INSERT_TAIL(&env->e_pending, rq, rq_entry);
+	else
+		http_send(rq);
+}
+
+int
+http_start(struct ecsd *env)
+{
+	struct evhttp_bound_socket	*bs;
+	struct evconnlistener		*lev;
+	struct sockaddr_storage		 ss;
+	socklen_t			 sslen = sizeof(ss);
+	char				 host[128], addr[INET6_ADDRSTRLEN];
+	char				*colon;
+	int64_t				 port;
+	evutil_socket_t			 fd;
+
+	TAILQ_INIT(&env->e_pending);
+	if ((env->e_http = evhttp_new(env->e_base)) == NULL)
+		return -1;
+	evhttp_set_allowed_methods(env->e_http, EVHTTP_REQ_GET |
+	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(env->e_http,
+	    (ev_ssize_t)env->e_conf.c_max_body);
+	evhttp_set_max_headers_size(env->e_http,
+	    (ev_ssize_t)env->e_conf.c_max_headers);
+	evhttp_set_timeout(env->e_http, (int)env->e_conf.c_idle_timeout);
+	evhttp_set_default_content_type(env->e_http,
+	    "text/html; charset=utf-8");
+	evhttp_set_gencb(env->e_http, http_request_cb, env);
+	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
+	if (env->e_commit_ev == NULL)
+		return -1;
+
+	snprintf(host, sizeof(host), "%s", env->e_conf.c_listen);
+	colon = strrchr(host, ':');
+	*colon = '\0';
+	if (util_parse_i64(colon + 1, 0, 65535, &port) != 0) {
+		log_warnx("listen: bad port in %s", env->e_conf.c_listen);
+		return -1;
+	}
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	bs = evhttp_bind_socket_with_handle(env->e_http, host,
+	    (ev_uint16_t)port);
+	if (bs == NULL) {
+		log_warn("cannot listen on %s", env->e_conf.c_listen);
+		return -1;
+	}
+	lev = evhttp_bound_socket_get_listener(bs);
+	fd = evconnlistener_get_fd(lev);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		log_warn("getsockname");
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
+		snprintf(env->e_bound, sizeof(env->e_bound), "[%s]:%u", addr,
+		    ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+		snprintf(env->e_bound, sizeof(env->e_bound), "%s:%u", addr,
+		    ntohs(s4->sin_port));
+	}
+	return 0;
+}
+
+void
+http_stop(struct ecsd *env)
+{
+	http_commit_now(env);
+	if (env->e_http != NULL)
+		evhttp_free(env->e_http);
+	env->e_http = NULL;
+	if (env->e_commit_ev != NULL)
+		event_free(env->e_commit_ev);
+	env->e_commit_ev = NULL;
+}

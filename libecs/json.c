@@ -1,0 +1,406 @@
+/*
+ * json.c: parsing JSON into a read-only tree (yajl), and writing JSON.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yajl/yajl_tree.h>
+
+#include "json.h"
+#include "util.h"
+
+/*
+ * struct json is never defined: a struct json pointer is a yajl_val in
+ * disguise, so that no yajl type appears outside this file.
+ */
+#define YV(v)	((yajl_val)(uintptr_t)(v))
+#define JV(v)	((const struct json *)(uintptr_t)(v))
+
+/* Refuse input nested deeper than JSON_MAX_DEPTH before yajl builds it. */
+static int
+json_depth_ok(const char *p, size_t n)
+{
+	size_t	 i;
+	int	 depth = 0, instr = 0;
+
+	for (i = 0; i < n; i++) {
+		if (instr) {
+			if (p[i] == '\\')
+				i++;
+			else if (p[i] == '"')
+				instr = 0;
+			continue;
+		}
+		switch (p[i]) {
+		case '"':
+			instr = 1;
+			break;
+		case '[':
+		case '{':
+			if (++depth > JSON_MAX_DEPTH)
+				return 0;
+			break;
+		case ']':
+		case '}':
+			depth--;
+			break;
+		}
+	}
+	return 1;
+}
+
+enum ecs_err
+json_parse(const char *p, size_t n, struct json **out)
+{
+	char		*copy;
+	yajl_val	 v;
+
+	if (memchr(p, '\0', n) != NULL || !json_depth_ok(p, n))
+		return ECS_EINVAL;
+	if ((copy = malloc(n + 1)) == NULL)
+		return ECS_ENOMEM;
+	memcpy(copy, p, n);
+	copy[n] = '\0';
+	v = yajl_tree_parse(copy, NULL, 0);
+	free(copy);
+	if (v == NULL)
+		return ECS_EINVAL;
+	*out = (struct json *)(uintptr_t)v;
+	return ECS_OK;
+}
+
+void
+json_free(struct json *j)
+{
+	if (j != NULL)
+		yajl_tree_free(YV(j));
+}
+
+enum json_type
+json_type(const struct json *j)
+{
+	yajl_val	 v = YV(j);
+
+	if (v == NULL)
+		return JSON_NULL;
+	switch (v->type) {
+	case yajl_t_string:
+		return JSON_STRING;
+	case yajl_t_number:
+		return JSON_NUMBER;
+	case yajl_t_object:
+		return JSON_OBJECT;
+	case yajl_t_array:
+		return JSON_ARRAY;
+	case yajl_t_true:
+		return JSON_TRUE;
+	case yajl_t_false:
+		return JSON_FALSE;
+	default:
+		return JSON_NULL;
+	}
+}
+
+const struct json *
+json_get(const struct json *j, const char *key)
+{
+	yajl_val	 v = YV(j);
+	size_t		 i;
+
+	if (v == NULL || v->type != yajl_t_object)
+		return NULL;
+	for (i = 0; i < v->u.object.len; i++)
+		if (strcmp(v->u.object.keys[i], key) == 0)
+			return JV(v->u.object.values[i]);
+	return NULL;
+}
+
+const char *
+json_string(const struct json *j)
+{
+	yajl_val	 v = YV(j);
+
+	if (v == NULL || v->type != yajl_t_string)
+		return NULL;
+	return v->u.string;
+}
+
+int
+json_int(const struct json *j, int64_t *out)
+{
+	yajl_val	 v = YV(j);
+
+	if (v == NULL || v->type != yajl_t_number ||
+	    !(v->u.number.flags & YAJL_NUMBER_INT_VALID))
+		return -1;
+	*out = v->u.number.i;
+	return 0;
+}
+
+size_t
+json_len(const struct json *j)
+{
+	yajl_val	 v = YV(j);
+
+	if (v == NULL)
+		return 0;
+	if (v->type == yajl_t_array)
+		return v->u.array.len;
+	if (v->type == yajl_t_object)
+		return v->u.object.len;
+	return 0;
+}
+
+const struct json *
+json_at(const struct json *j, size_t i)
+{
+	yajl_val	 v = YV(j);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type == yajl_t_array && i < v->u.array.len)
+		return JV(v->u.array.values[i]);
+	if (v->type == yajl_t_object && i < v->u.object.len)
+		return JV(v->u.object.values[i]);
+	return NULL;
+}
+
+const char *
+json_key_at(const struct json *j, size_t i)
+{
+	yajl_val	 v = YV(j);
+
+	if (v == NULL || v->type != yajl_t_object || i >= v->u.object.len)
+		return NULL;
+	return v->u.object.keys[i];
+}
+
+/* --- writer ---------------------------------------------------------------- */
+
+void
+jw_init(struct jw *w, struct buf *b, int pretty)
+{
+	memset(w, 0, sizeof(*w));
+	w->jw_buf = b;
+	w->jw_pretty = pretty;
+}
+
+static void
+jw_indent(struct jw *w, int depth)
+{
+	int	 i;
+
+	buf_addc(w->jw_buf, '\n');
+	for (i = 0; i < depth; i++)
+		buf_add(w->jw_buf, "  ", 2);
+}
+
+/* Separator and indentation before a value or a key. */
+static void
+jw_pre(struct jw *w)
+{
+	if (w->jw_after_key) {
+		w->jw_after_key = 0;
+		return;
+	}
+	if (w->jw_depth == 0)
+		return;
+	if (w->jw_count[w->jw_depth]++ > 0)
+		buf_addc(w->jw_buf, ',');
+	if (w->jw_pretty)
+		jw_indent(w, w->jw_depth);
+}
+
+static void
+jw_open(struct jw *w, char c)
+{
+	jw_pre(w);
+	buf_addc(w->jw_buf, c);
+	if (w->jw_depth < JSON_MAX_DEPTH + 1)
+		w->jw_depth++;
+	w->jw_count[w->jw_depth] = 0;
+}
+
+static void
+jw_close(struct jw *w, char c)
+{
+	if (w->jw_count[w->jw_depth] > 0 && w->jw_pretty)
+		jw_indent(w, w->jw_depth - 1);
+	if (w->jw_depth > 0)
+		w->jw_depth--;
+	buf_addc(w->jw_buf, c);
+}
+
+void
+jw_obj_open(struct jw *w)
+{
+	jw_open(w, '{');
+}
+
+void
+jw_obj_close(struct jw *w)
+{
+	jw_close(w, '}');
+}
+
+void
+jw_arr_open(struct jw *w)
+{
+	jw_open(w, '[');
+}
+
+void
+jw_arr_close(struct jw *w)
+{
+	jw_close(w, ']');
+}
+
+static void
+jw_quote(struct jw *w, const char *s, size_t n)
+{
+	size_t		 i;
+	unsigned char	 c;
+
+	buf_addc(w->jw_buf, '"');
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		switch (c) {
+		case '"':
+			buf_add(w->jw_buf, "\\\"", 2);
+			break;
+		case '\\':
+			buf_add(w->jw_buf, "\\\\", 2);
+			break;
+		case '\n':
+			buf_add(w->jw_buf, "\\n", 2);
+			break;
+		case '\r':
+			buf_add(w->jw_buf, "\\r", 2);
+			break;
+		case '\t':
+			buf_add(w->jw_buf, "\\t", 2);
+			break;
+		default:
+			if (c < 0x20)
+				buf_printf(w->jw_buf, "\\u%04x", c);
+			else
+				buf_addc(w->jw_buf, (char)c);
+		}
+	}
+	buf_addc(w->jw_buf, '"');
+}
+
+void
+jw_key(struct jw *w, const char *k)
+{
+	jw_pre(w);
+	jw_quote(w, k, strlen(k));
+	buf_add(w->jw_buf, w->jw_pretty ? ": " : ":", w->jw_pretty ? 2 : 1);
+	w->jw_after_key = 1;
+}
+
+void
+jw_strn(struct jw *w, const char *s, size_t n)
+{
+	jw_pre(w);
+	jw_quote(w, s, n);
+}
+
+void
+jw_str(struct jw *w, const char *s)
+{
+	if (s == NULL) {
+		jw_null(w);
+		return;
+	}
+	jw_strn(w, s, strlen(s));
+}
+
+void
+jw_int(struct jw *w, int64_t v)
+{
+	jw_pre(w);
+	buf_printf(w->jw_buf, "%" PRId64, v);
+}
+
+void
+jw_bool(struct jw *w, int v)
+{
+	jw_pre(w);
+	buf_adds(w->jw_buf, v ? "true" : "false");
+}
+
+void
+jw_null(struct jw *w)
+{
+	jw_pre(w);
+	buf_adds(w->jw_buf, "null");
+}
+
+void
+jw_kstr(struct jw *w, const char *k, const char *v)
+{
+	jw_key(w, k);
+	jw_str(w, v);
+}
+
+void
+jw_kint(struct jw *w, const char *k, int64_t v)
+{
+	jw_key(w, k);
+	jw_int(w, v);
+}
+
+void
+jw_kbool(struct jw *w, const char *k, int v)
+{
+	jw_key(w, k);
+	jw_bool(w, v);
+}
+
+void
+jw_value(struct jw *w, const struct json *j)
+{
+	yajl_val	 v = YV(j);
+	size_t		 i;
+
+	if (v == NULL) {
+		jw_null(w);
+		return;
+	}
+	switch (v->type) {
+	case yajl_t_string:
+		jw_str(w, v->u.string);
+		break;
+	case yajl_t_number:
+		jw_pre(w);
+		buf_adds(w->jw_buf, v->u.number.r);
+		break;
+	case yajl_t_true:
+		jw_bool(w, 1);
+		break;
+	case yajl_t_false:
+		jw_bool(w, 0);
+		break;
+	case yajl_t_array:
+		jw_arr_open(w);
+		for (i = 0; i < v->u.array.len; i++)
+			jw_value(w, JV(v->u.array.values[i]));
+		jw_arr_close(w);
+		break;
+	case yajl_t_object:
+		jw_obj_open(w);
+		for (i = 0; i < v->u.object.len; i++) {
+			jw_key(w, v->u.object.keys[i]);
+			jw_value(w, JV(v->u.object.values[i]));
+		}
+		jw_obj_close(w);
+		break;
+	default:
+		jw_null(w);
+	}
+}

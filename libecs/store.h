@@ -1,0 +1,225 @@
+/*
+ * store.h: the storage interface. All SQL lives behind it (store_sqlite.c).
+ * Every function runs inside the caller's transaction unless it says so.
+ */
+#ifndef ECS_STORE_H
+#define ECS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <ecs/ecs.h>
+
+#include "buf.h"
+#include "json.h"
+
+struct store;
+
+enum ev_type {
+	EV_CREATED = 1,
+	EV_DESTROYED = 2,
+	EV_UPDATED = 3,
+	EV_NOTLINKED = 4
+};
+
+/* A growable vector of integers. */
+struct ivec {
+	int64_t	*iv_v;
+	size_t	 iv_n;
+	size_t	 iv_cap;
+};
+
+void		 ivec_free(struct ivec *);
+enum ecs_err	 ivec_push(struct ivec *, int64_t);
+int		 ivec_has(const struct ivec *, int64_t);
+enum ecs_err	 ivec_push_unique(struct ivec *, int64_t);
+
+struct ecs_resource {
+	int64_t	 r_id;
+	char	 r_ns[128];
+	char	 r_name[128];
+	int	 r_postroute;
+	int	 r_events;
+};
+
+struct ecs_participant {
+	int64_t	 p_id;
+	int64_t	 p_org_id;
+	int	 p_selfrouting;
+	int	 p_events;
+	char	 p_ptype[16];		/* "" for null */
+	char	 p_abbr[128];		/* organization abbreviation */
+	char	 p_name[256];
+};
+
+/* A message; body and content type owned by it (store_msg_clear). */
+struct ecs_msg {
+	int64_t	 m_id;
+	int64_t	 m_resource_id;
+	int64_t	 m_sender;
+	int	 m_removed;
+	time_t	 m_created;
+	time_t	 m_updated;
+	int64_t	 m_version;
+	char	*m_ctype;
+	char	*m_body;
+	size_t	 m_len;
+};
+
+/* One receiver link with the sender's mid in the same community (-1: none). */
+struct ecs_link {
+	int64_t	 l_mid;
+	int64_t	 l_pid;
+	int64_t	 l_cid;
+	int64_t	 l_sender_mid;
+};
+
+struct ecs_linkv {
+	struct ecs_link	*lv_v;
+	size_t		 lv_n;
+};
+
+void	 linkv_free(struct ecs_linkv *);
+
+/* One pending event. */
+struct ecs_event {
+	int64_t	 e_id;
+	int64_t	 e_msg;
+	int	 e_type;
+	char	 e_path[300];		/* ns/name/msgid */
+};
+
+enum ecs_err	 store_open(const char *path, int durable, struct store **,
+		    struct ecs_error *);
+void		 store_close(struct store *);
+const char	*store_errmsg(struct store *);
+
+/* Transactions: one batch is one transaction, one request one savepoint. */
+int		 store_in_tx(struct store *);
+enum ecs_err	 store_begin(struct store *);
+enum ecs_err	 store_commit(struct store *);
+void		 store_rollback(struct store *);
+enum ecs_err	 store_savepoint(struct store *);
+void		 store_release(struct store *);
+void		 store_rollback_savepoint(struct store *);
+enum ecs_err	 store_integrity_check(struct store *);
+
+/* Identities and participants. */
+enum ecs_err	 store_identity_pid(struct store *, const char *, int64_t *);
+enum ecs_err	 store_participant_get(struct store *, int64_t,
+		    struct ecs_participant *);
+enum ecs_err	 store_participant_flags(struct store *, int64_t, int events,
+		    int selfrouting);
+enum ecs_err	 store_participant_delete(struct store *, int64_t);
+
+/* Communities and memberships. */
+enum ecs_err	 store_community_by_name(struct store *, const char *,
+		    int64_t *);
+enum ecs_err	 store_community_exists(struct store *, int64_t);
+enum ecs_err	 store_mid_community(struct store *, int64_t mid, int64_t *cid);
+/* The participant's membership in a community, or ECS_ENOTFOUND. */
+enum ecs_err	 store_member_mid(struct store *, int64_t pid, int64_t cid,
+		    int64_t *mid);
+enum ecs_err	 store_participant_cids(struct store *, int64_t,
+		    struct ivec *);
+enum ecs_err	 store_community_mids(struct store *, int64_t cid,
+		    struct ivec *mids, struct ivec *pids);
+enum ecs_err	 store_mid_pid(struct store *, int64_t mid, int64_t *pid);
+
+/* Resources. */
+enum ecs_err	 store_resource_find(struct store *, const char *ns,
+		    const char *name, struct ecs_resource *);
+enum ecs_err	 store_resource_get(struct store *, int64_t,
+		    struct ecs_resource *);
+
+/* Messages. */
+enum ecs_err	 store_msg_insert(struct store *, int64_t resource,
+		    int64_t sender, const char *ctype, const char *body, size_t,
+		    time_t, int64_t *);
+enum ecs_err	 store_msg_get(struct store *, int64_t, struct ecs_msg *);
+void		 store_msg_clear(struct ecs_msg *);
+enum ecs_err	 store_msg_update(struct store *, int64_t, const char *ctype,
+		    const char *body, size_t, time_t);
+/* Tombstone when an event still names it, else delete it. */
+enum ecs_err	 store_msg_dispose(struct store *, int64_t);
+enum ecs_err	 store_link_add(struct store *, int64_t mid, int64_t msg,
+		    int64_t resource);
+/* Links of a message ordered by mid, with the sender's mid per community. */
+enum ecs_err	 store_msg_links(struct store *, int64_t msg, int64_t sender,
+		    struct ecs_linkv *);
+/* Participants receiving a message (distinct, ascending). */
+enum ecs_err	 store_msg_receiver_pids(struct store *, int64_t,
+		    struct ivec *);
+enum ecs_err	 store_links_delete(struct store *, int64_t msg);
+enum ecs_err	 store_links_delete_pid(struct store *, int64_t msg,
+		    int64_t pid);
+enum ecs_err	 store_msg_link_count(struct store *, int64_t, int64_t *);
+enum ecs_err	 store_community_record(struct store *, int64_t cid,
+		    int64_t msg);
+/* Messages a participant sent / receives in a resource, ascending. */
+enum ecs_err	 store_list_sent(struct store *, int64_t pid, int64_t res,
+		    struct ivec *);
+enum ecs_err	 store_list_received(struct store *, int64_t pid, int64_t res,
+		    struct ivec *);
+/* Every message a participant receives / sent, in any resource. */
+enum ecs_err	 store_received_all(struct store *, int64_t pid, struct ivec *);
+enum ecs_err	 store_sent_all(struct store *, int64_t pid, struct ivec *);
+/* Oldest (lifo 0) or newest received message, 0 when none. */
+enum ecs_err	 store_queue_peek(struct store *, int64_t pid, int64_t res,
+		    int lifo, int64_t *);
+/* Messages with a community record for cid in postrouted resources. */
+enum ecs_err	 store_postroutable(struct store *, int64_t cid,
+		    struct ivec *);
+/* Messages linked through a membership, and with a record for its cid. */
+enum ecs_err	 store_mid_messages(struct store *, int64_t mid,
+		    struct ivec *);
+enum ecs_err	 store_community_messages(struct store *, int64_t cid,
+		    struct ivec *);
+
+/* Events. */
+enum ecs_err	 store_event_add(struct store *, int64_t pid, int64_t msg,
+		    int type);
+/* Up to limit (negative: all) oldest events of a participant. */
+enum ecs_err	 store_events(struct store *, int64_t pid, int64_t limit,
+		    struct ecs_event **, size_t *);
+/* Delete one event; a tombstone nobody refers to any more goes. */
+enum ecs_err	 store_event_delete(struct store *, int64_t id, int64_t msg);
+enum ecs_err	 store_events_delete_pid(struct store *, int64_t pid);
+
+/* One-touch tokens. */
+enum ecs_err	 store_auth_put(struct store *, int64_t msg, const char *hash,
+		    time_t eov);
+enum ecs_err	 store_auth_by_hash(struct store *, const char *, int64_t *);
+enum ecs_err	 store_auth_eov(struct store *, int64_t msg, time_t *);
+enum ecs_err	 store_auths_expired(struct store *, time_t, struct ivec *);
+
+/* Garbage collection candidates. */
+enum ecs_err	 store_participants_expired(struct store *, time_t now,
+		    time_t sub_age, struct ivec *);
+
+/* Representations written straight from the rows. */
+enum ecs_err	 store_memberships_json(struct store *, int64_t pid,
+		    const char *selector, struct jw *, int *count);
+enum ecs_err	 store_configs_json(struct store *, int64_t pid, struct jw *);
+
+/* Admin model: JSON in, JSON out. */
+enum ecs_err	 store_admin_list(struct store *, const char *kind,
+		    struct jw *);
+enum ecs_err	 store_admin_get(struct store *, const char *kind, int64_t,
+		    struct jw *);
+enum ecs_err	 store_admin_create(struct store *, const char *kind,
+		    const struct json *, int64_t *, struct ecs_error *);
+enum ecs_err	 store_admin_update(struct store *, const char *kind, int64_t,
+		    const struct json *, struct ecs_error *);
+enum ecs_err	 store_admin_delete(struct store *, const char *kind, int64_t);
+enum ecs_err	 store_admin_export(struct store *, struct jw *);
+/* The id of the object named like o (resources: namespace and name). */
+enum ecs_err	 store_admin_find(struct store *, const char *kind,
+		    const struct json *, int64_t *);
+/* New memberships created by admin calls, for postrouting. */
+enum ecs_err	 store_take_new_mids(struct store *, struct ivec *);
+
+extern const char store_schema_sql[];
+
+#endif /* ECS_STORE_H */

@@ -1,0 +1,31 @@
+#!/bin/sh
+# Architecture rules: third-party headers stay behind one file each.
+srcdir=${top_srcdir:-$(dirname "$0")/..}
+cd "$srcdir" || exit 99
+fail=0
+check() {	# header allowed-files...
+	hdr=$1; shift
+	for f in $(grep -l "#include <$hdr" libecs/*.c libecs/*.h ecsd/*.c ecsd/*.h 2>/dev/null); do
+		ok=0
+		for a in "$@"; do [ "$f" = "$a" ] && ok=1; done
+		if [ $ok = 0 ]; then
+			echo "layering: $f includes <$hdr>"
+			fail=1
+		fi
+	done
+}
+check sqlite3.h libecs/store_sqlite.c
+check yajl/ libecs/json.c
+check openssl/rand.h libecs/rand.c
+check event2/ ecsd/http.c ecsd/route.c ecsd/res_messages.c ecsd/res_sys.c ecsd/admin.c ecsd/ecsd.c
+if grep -l '#include <event2/' libecs/*.c libecs/*.h >/dev/null 2>&1; then
+	echo "layering: libecs includes libevent headers"
+	fail=1
+fi
+if grep -n 'sqlite3_\|SELECT \|INSERT INTO' libecs/broker.c ecsd/*.c >/dev/null 2>&1; then
+	echo "layering: SQL outside libecs/store_sqlite.c"
+	grep -n 'sqlite3_\|SELECT \|INSERT INTO' libecs/broker.c ecsd/*.c
+	fail=1
+fi
+[ $fail = 0 ] && echo "layering: ok"
+exit $fail
