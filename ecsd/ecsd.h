@@ -80,6 +80,9 @@ struct req {
 	int				 rq_head;
 	int				 rq_dead;	/* peer went away */
 	struct evbuffer			*rq_body;
+#define REQ_SCRATCH	8
+	char				*rq_scratch[REQ_SCRATCH];
+	int				 rq_nscratch;
 	TAILQ_ENTRY(req)		 rq_entry;
 };
 TAILQ_HEAD(reqlist, req);
@@ -130,11 +133,13 @@ void	 http_commit_now(struct ecsd *);
 int	 http_begin_write(struct req *);
 void	 http_end_write(struct req *, int ok);
 const char *req_header(struct req *, const char *);
+const char *req_header_list(struct req *, const char *);
 void	 reply_add_header(struct req *, const char *, const char *);
 void	 reply(struct req *, int status, const char *ctype, const void *,
 	    size_t);
 void	 reply_text(struct req *, int status, const char *text);
 void	 reply_empty(struct req *, int status);
+void	 reply_repr(struct req *, int status, int fmt, const struct buf *);
 void	 reply_error(struct req *, const struct ecs_error *);
 int	 err_status(enum ecs_err);
 const char *req_body(struct req *, size_t *);

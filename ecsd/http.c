@@ -40,6 +40,41 @@ req_header(struct req *rq, const char *name)
 	    rq->rq_http), name);
 }
 
+/*
+ * All instances of a list header joined with commas (3.1), or NULL.
+ * The string belongs to the request.
+ */
+const char *
+req_header_list(struct req *rq, const char *name)
+{
+	struct evkeyvalq	*hs = evhttp_request_get_input_headers(
+	    rq->rq_http);
+	struct evkeyval		*kv;
+	struct buf		 b;
+	int			 n = 0;
+
+	if (rq->rq_nscratch == REQ_SCRATCH)
+		return req_header(rq, name);
+	buf_init(&b, 0);
+	TAILQ_FOREACH(kv, hs, next) {
+		if (strcasecmp(kv->key, name) != 0)
+			continue;
+		if (n++ > 0)
+			buf_addc(&b, ',');
+		buf_adds(&b, kv->value);
+	}
+	if (n <= 1) {
+		buf_free(&b);
+		return req_header(rq, name);
+	}
+	if (b.b_err) {
+		buf_free(&b);
+		return NULL;
+	}
+	rq->rq_scratch[rq->rq_nscratch++] = buf_release(&b);
+	return rq->rq_scratch[rq->rq_nscratch - 1];
+}
+
 void
 reply_add_header(struct req *rq, const char *name, const char *value)
 {
@@ -91,6 +126,25 @@ reply_text(struct req *rq, int status, const char *text)
 	buf_addc(&b, '\n');
 	reply(rq, status, "text/html", b.b_data, b.b_len);
 	buf_free(&b);
+}
+
+/* A system representation: JSON as built, or its XML rewrite (fmt 'x'). */
+void
+reply_repr(struct req *rq, int status, int fmt, const struct buf *json)
+{
+	struct buf	 x;
+
+	if (fmt != 'x' || json->b_len == 0) {
+		reply(rq, status, fmt == 'x' ? "application/xml" :
+		    "application/json", json->b_data, json->b_len);
+		return;
+	}
+	buf_init(&x, 0);
+	if (json_to_xml(json->b_data, json->b_len, &x) != ECS_OK)
+		reply_text(rq, 500, "Internal error");
+	else
+		reply(rq, status, "application/xml", x.b_data, x.b_len);
+	buf_free(&x);
 }
 
 void
@@ -149,22 +203,58 @@ req_body(struct req *rq, size_t *len)
 	return (const char *)evbuffer_pullup(in, -1);
 }
 
-/* scheme://host[:port] for Location headers (3.7). */
+static int
+host_ok(const char *host)
+{
+	const char	*p;
+
+	if (host == NULL || *host == '\0' || strlen(host) > 200)
+		return 0;
+	for (p = host; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr(".-:[]_", *p) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * scheme://host[:port] for Location headers (3.7): the Host header, or
+ * what a trusted front end says in X-Forwarded-Proto and X-Forwarded-Host;
+ * the scheme's default port is left out.
+ */
 void
 req_base_url(struct req *rq, char *out, size_t len)
 {
 	const char	*host = req_header(rq, "Host");
-	const char	*p;
-	int		 ok = host != NULL && *host != '\0' && strlen(host) < 200;
+	const char	*proto, *fwd, *last;
+	const char	*scheme = "http";
+	char		 h[256];
+	size_t		 n;
 
-	for (p = host; ok && *p != '\0'; p++)
-		if (!isalnum((unsigned char)*p) && strchr(".-:[]_", *p) == NULL)
-			ok = 0;
-	if (ok && strlen(host) > 3 && strcmp(host + strlen(host) - 3, ":80") ==
-	    0)
-		snprintf(out, len, "http://%.*s", (int)strlen(host) - 3, host);
-	else
-		snprintf(out, len, "http://%s", ok ? host : rq->rq_env->e_bound);
+	if (netlist_match_str(&rq->rq_env->e_conf.c_trusted_nets,
+	    rq->rq_peer)) {
+		proto = req_header(rq, "X-Forwarded-Proto");
+		if (proto != NULL && strncasecmp(proto, "https", 5) == 0)
+			scheme = "https";
+		if ((fwd = req_header_list(rq, "X-Forwarded-Host")) != NULL) {
+			last = strrchr(fwd, ',');
+			last = last ? last + 1 : fwd;
+			while (*last == ' ')
+				last++;
+			if (host_ok(last))
+				host = last;
+		}
+	}
+	if (!host_ok(host))
+		host = rq->rq_env->e_bound;
+	snprintf(h, sizeof(h), "%s", host);
+	n = strlen(h);
+	if (strcmp(scheme, "http") == 0 && n > 3 &&
+	    strcmp(h + n - 3, ":80") == 0)
+		h[n - 3] = '\0';
+	else if (strcmp(scheme, "https") == 0 && n > 4 &&
+	    strcmp(h + n - 4, ":443") == 0)
+		h[n - 4] = '\0';
+	snprintf(out, len, "%s://%s", scheme, h);
 }
 
 /*
@@ -199,7 +289,7 @@ req_query_flag(struct req *rq, const char *key, char *val, size_t len)
 static int
 header_flag(struct req *rq, const char *key, char *val, size_t len)
 {
-	const char	*h = req_header(rq, "X-EcsQueryStrings");
+	const char	*h = req_header_list(rq, "X-EcsQueryStrings");
 	const char	*p, *q, *eq;
 	char		*tok, *k;
 	size_t		 klen = strlen(key);
@@ -325,6 +415,10 @@ http_commit_cb(evutil_socket_t fd, short what, void *arg)
 static void
 req_free(struct req *rq)
 {
+	int	 i;
+
+	for (i = 0; i < rq->rq_nscratch; i++)
+		free(rq->rq_scratch[i]);
 	if (rq->rq_body != NULL)
 		evbuffer_free(rq->rq_body);
 	free(rq->rq_path);

@@ -113,8 +113,8 @@ post_from_req(struct req *rq, struct ecs_post *p)
 	p->ep_body = req_body(rq, &p->ep_len);
 	if (p->ep_body == NULL)
 		p->ep_body = "";
-	p->ep_mids = req_header(rq, "X-EcsReceiverMemberships");
-	p->ep_comms = req_header(rq, "X-EcsReceiverCommunities");
+	p->ep_mids = req_header_list(rq, "X-EcsReceiverMemberships");
+	p->ep_comms = req_header_list(rq, "X-EcsReceiverCommunities");
 	p->ep_now = time(NULL);
 }
 
@@ -188,8 +188,9 @@ msg_collection_details(struct req *rq, const struct ecs_resource *r)
 	struct ecs_error	 err;
 	char			 idtext[32];
 	size_t			 i;
+	int			 fmt;
 
-	if (res_negotiate(rq, "j", 0) < 0)
+	if ((fmt = res_negotiate(rq, "jx", 0)) < 0)
 		return;
 	memset(&ids, 0, sizeof(ids));
 	memset(&err, 0, sizeof(err));
@@ -216,7 +217,7 @@ msg_collection_details(struct req *rq, const struct ecs_resource *r)
 	if (i < ids.iv_n)
 		reply_error(rq, &err);
 	else
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		reply_repr(rq, 200, fmt, &b);
 	buf_free(&b);
 	ivec_free(&ids);
 }
@@ -260,9 +261,10 @@ msg_member(struct req *rq, const struct ecs_resource *r, const char *idtext,
 	char			 base[300], loc[600];
 	int64_t			 id;
 	enum ecs_err		 e;
+	int			 fmt = 'j';
 
 	memset(&err, 0, sizeof(err));
-	if (details && res_negotiate(rq, "j", 0) < 0)
+	if (details && (fmt = res_negotiate(rq, "jx", 0)) < 0)
 		return;
 	if (broker_msg_find(env->e_store, r, idtext, &id, &err) != ECS_OK) {
 		reply_error(rq, &err);
@@ -275,7 +277,7 @@ msg_member(struct req *rq, const struct ecs_resource *r, const char *idtext,
 		    1, &w, &err) != ECS_OK)
 			reply_error(rq, &err);
 		else
-			reply(rq, 200, "application/json", b.b_data, b.b_len);
+			reply_repr(rq, 200, fmt, &b);
 		buf_free(&b);
 		return;
 	}

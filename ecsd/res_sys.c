@@ -44,7 +44,7 @@ media_kind(const char *t, size_t n)
 int
 res_negotiate(struct req *rq, const char *offers, char sfx)
 {
-	const char	*acc = req_header(rq, "Accept");
+	const char	*acc = req_header_list(rq, "Accept");
 	const char	*ct = req_header(rq, "Content-Type");
 	const char	*p, *q, *e;
 	char		 k;
@@ -119,22 +119,23 @@ res_events(struct req *rq, int fifo, int sfx)
 	int64_t		 count;
 	enum ecs_err	 e;
 
-	if ((fmt = res_negotiate(rq, "jt", (char)sfx)) < 0)
+	if ((fmt = res_negotiate(rq, "jxt", (char)sfx)) < 0)
 		return;
 	pop = fifo && rq->rq_method == EVHTTP_REQ_POST;
 	count = event_count(rq, fifo ? 1 : -1);
 	if (pop && http_begin_write(rq) != 0)
 		return;
 	buf_init(&b, 0);
-	e = broker_events(env->e_store, rq->rq_caller.p_id, count, pop, fmt,
-	    &b, &n);
+	e = broker_events(env->e_store, rq->rq_caller.p_id, count, pop,
+	    fmt == 't' ? 't' : 'j', &b, &n);
 	if (pop)
 		http_end_write(rq, e == ECS_OK);
 	if (e != ECS_OK)
 		reply_text(rq, err_status(e), "Internal storage error");
+	else if (fmt == 't')
+		reply(rq, 200, "text/plain", b.b_data, b.b_len);
 	else
-		reply(rq, 200, fmt == 'j' ? "application/json" : "text/plain",
-		    b.b_data, b.b_len);
+		reply_repr(rq, 200, fmt, &b);
 	buf_free(&b);
 }
 
@@ -153,9 +154,9 @@ res_memberships(struct req *rq, int sfx)
 	struct jw	 w;
 	char		 v[64];
 	size_t		 i;
-	int		 n;
+	int		 n, fmt;
 
-	if (res_negotiate(rq, "j", (char)sfx) < 0)
+	if ((fmt = res_negotiate(rq, "jx", (char)sfx)) < 0)
 		return;
 	for (i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
 		if (req_flag(rq, sels[i].key, v, sizeof(v))) {
@@ -168,7 +169,7 @@ res_memberships(struct req *rq, int sfx)
 	    sel, &w, &n) != ECS_OK)
 		reply_text(rq, 500, "Internal storage error");
 	else
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		reply_repr(rq, 200, fmt, &b);
 	buf_free(&b);
 }
 
@@ -182,10 +183,10 @@ res_configs(struct req *rq, int sfx)
 	struct buf		 b;
 	struct jw		 w;
 	size_t			 len;
-	int			 events, selfrouting;
+	int			 events, selfrouting, fmt;
 	enum ecs_err		 e;
 
-	if (res_negotiate(rq, "j", (char)sfx) < 0)
+	if ((fmt = res_negotiate(rq, "jx", (char)sfx)) < 0)
 		return;
 	if (rq->rq_method == EVHTTP_REQ_POST) {
 		ct = req_header(rq, "Content-Type");
@@ -229,6 +230,8 @@ res_configs(struct req *rq, int sfx)
 	if (store_configs_json(env->e_store, rq->rq_caller.p_id, &w) !=
 	    ECS_OK) {
 		reply_text(rq, 500, "Internal storage error");
+	} else if (fmt == 'x') {
+		reply_repr(rq, 200, fmt, &b);
 	} else {
 		buf_adds(&b, "\r\n");
 		reply(rq, 200, "application/json", b.b_data, b.b_len);

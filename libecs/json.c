@@ -404,3 +404,163 @@ jw_value(struct jw *w, const struct json *j)
 		jw_null(w);
 	}
 }
+
+/* --- XML (protocol section 3.9) ------------------------------------------- */
+
+static void
+xml_escape(struct buf *b, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		switch (*s) {
+		case '<':
+			buf_adds(b, "&lt;");
+			break;
+		case '>':
+			buf_adds(b, "&gt;");
+			break;
+		case '&':
+			buf_adds(b, "&amp;");
+			break;
+		case '"':
+			buf_adds(b, "&quot;");
+			break;
+		default:
+			buf_addc(b, *s);
+		}
+	}
+}
+
+/* Element name of a key: '_' becomes '-'. */
+static void
+xml_name(char *out, size_t len, const char *key)
+{
+	size_t	 i;
+
+	for (i = 0; key[i] != '\0' && i + 1 < len; i++)
+		out[i] = key[i] == '_' ? '-' : key[i];
+	out[i] = '\0';
+}
+
+/* The singular of an array's element name (participants -> participant). */
+static void
+xml_singular(char *out, size_t len, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	snprintf(out, len, "%s", name);
+	if (n > 1 && name[n - 1] == 's' && n - 1 < len)
+		out[n - 1] = '\0';
+}
+
+static void
+xml_pad(struct buf *b, int depth)
+{
+	int	 i;
+
+	for (i = 0; i < depth; i++)
+		buf_adds(b, "  ");
+}
+
+static void	xml_element(struct buf *, const char *, yajl_val, int);
+
+static void
+xml_children(struct buf *b, yajl_val v, const char *child, int depth)
+{
+	size_t	 i;
+	char	 name[128];
+
+	if (v->type == yajl_t_array) {
+		for (i = 0; i < v->u.array.len; i++)
+			xml_element(b, child, v->u.array.values[i], depth);
+		return;
+	}
+	for (i = 0; i < v->u.object.len; i++) {
+		/* Keys that are paths (configs, Q-18) become attributes. */
+		if (strchr(v->u.object.keys[i], '/') != NULL) {
+			yajl_val	 x = v->u.object.values[i];
+
+			xml_pad(b, depth);
+			buf_adds(b, "<resource path=\"");
+			xml_escape(b, v->u.object.keys[i]);
+			buf_printf(b, "\" type=\"boolean\">%s</resource>\n",
+			    x != NULL && x->type == yajl_t_true ? "true" :
+			    "false");
+			continue;
+		}
+		xml_name(name, sizeof(name), v->u.object.keys[i]);
+		xml_element(b, name, v->u.object.values[i], depth);
+	}
+}
+
+static void
+xml_element(struct buf *b, const char *name, yajl_val v, int depth)
+{
+	char	 child[128];
+
+	xml_pad(b, depth);
+	if (v == NULL || v->type == yajl_t_null) {
+		buf_printf(b, "<%s nil=\"true\"></%s>\n", name, name);
+		return;
+	}
+	switch (v->type) {
+	case yajl_t_string:
+		buf_printf(b, "<%s>", name);
+		xml_escape(b, v->u.string);
+		buf_printf(b, "</%s>\n", name);
+		break;
+	case yajl_t_number:
+		buf_printf(b, "<%s type=\"%s\">%s</%s>\n", name,
+		    (v->u.number.flags & YAJL_NUMBER_INT_VALID) ? "integer" :
+		    "float", v->u.number.r, name);
+		break;
+	case yajl_t_true:
+	case yajl_t_false:
+		buf_printf(b, "<%s type=\"boolean\">%s</%s>\n", name,
+		    v->type == yajl_t_true ? "true" : "false", name);
+		break;
+	case yajl_t_array:
+		if (v->u.array.len == 0) {
+			buf_printf(b, "<%s type=\"array\"/>\n", name);
+			break;
+		}
+		buf_printf(b, "<%s type=\"array\">\n", name);
+		xml_singular(child, sizeof(child), name);
+		xml_children(b, v, child, depth + 1);
+		xml_pad(b, depth);
+		buf_printf(b, "</%s>\n", name);
+		break;
+	case yajl_t_object:
+		buf_printf(b, "<%s>\n", name);
+		xml_children(b, v, NULL, depth + 1);
+		xml_pad(b, depth);
+		buf_printf(b, "</%s>\n", name);
+		break;
+	default:
+		break;
+	}
+}
+
+enum ecs_err
+json_to_xml(const char *p, size_t n, struct buf *out)
+{
+	struct json	*j;
+	yajl_val	 v;
+	enum ecs_err	 e;
+
+	if ((e = json_parse(p, n, &j)) != ECS_OK)
+		return e;
+	v = YV(j);
+	buf_adds(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	if (v->type == yajl_t_array) {
+		if (v->u.array.len == 0)
+			buf_adds(out, "<records type=\"array\"/>\n");
+		else {
+			buf_adds(out, "<records type=\"array\">\n");
+			xml_children(out, v, "record", 1);
+			buf_adds(out, "</records>\n");
+		}
+	} else
+		xml_element(out, "hash", v, 0);
+	json_free(j);
+	return out->b_err ? ECS_ENOMEM : ECS_OK;
+}

@@ -43,6 +43,9 @@ size_t			 json_len(const struct json *);	/* array/object size */
 const struct json	*json_at(const struct json *, size_t);
 const char		*json_key_at(const struct json *, size_t);
 
+/* Rewrite a JSON text as the XML of protocol section 3.9, into out. */
+enum ecs_err		 json_to_xml(const char *, size_t, struct buf *);
+
 /* A writer appending to a buf; pretty: two-space indentation. */
 struct jw {
 	struct buf	*jw_buf;

@@ -1,6 +1,8 @@
 # Addressing (ecs-protocol.md section 7, and 3.1 on repeated headers).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecsd;
 use EcsdCheck;

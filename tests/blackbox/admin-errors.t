@@ -160,6 +160,40 @@ ok($org && $org->{id} && $com && $com->{id}, 'setup objects created');
 	is($d->as('good-p')->get('/sys/memberships')->{status}, 200, 'failed PUT kept the old identity');
 	is($d->as('ok-1')->get('/sys/memberships')->{status}, 401, 'failed PUT added no identity');
 
+	# more PUT validation
+	err($A->put("/admin/participants/$p->{id}", json => { name => '' }), 400,
+	    'PUT participant empty name', qr/name/);
+	$r = $A->put("/admin/participants/$p->{id}", json => { organization_id => 999999 });
+	ok($r->{status} == 400 || $r->{status} == 404, 'PUT participant unknown organization_id: 400/404')
+	    or diag("$r->{status} $r->{body}");
+	err($A->put("/admin/participants/$p->{id}", json => { events => 'no' }), 400,
+	    'PUT participant events not a boolean', qr/events/);
+	err($A->put("/admin/participants/$p->{id}", json => { communities => ['no-such-community'] }), 400,
+	    'PUT participant unknown community', qr/communit/);
+	err($A->put("/admin/communities/$com->{id}", json => { name => '' }), 400,
+	    'PUT community empty name', qr/name/);
+	err($A->put("/admin/organizations/$org->{id}", json => { abbr => '' }), 400,
+	    'PUT organization empty abbr', qr/abbr/);
+	my $pp = $A->get("/admin/participants/$p->{id}")->{json} || {};
+	is($pp->{name}, 'good-p', 'failed PUTs left the participant name');
+	is($pp->{organization_id}, $org->{id}, 'failed PUTs left the organization');
+	is_deeply($pp->{memberships}, [], 'failed PUTs left the memberships');
+
+	# the same community twice
+	$r = $A->post('/admin/participants', json => { name => 'twice', organization_id => $org->{id},
+	    auth_ids => ['twice'], communities => [ $com->{id}, 'ecom', $com->{id} ] });
+	ok($r->{status} == 201 || $r->{status} == 400, 'a community listed twice: 201 or 400')
+	    or diag("$r->{status} $r->{body}");
+	if ($r->{status} == 201) {
+		is(scalar @{ $r->{json}{memberships} || [] }, 1, 'a community listed twice: one membership');
+	} else {
+		like($r->{body}, qr/communit/, 'the 400 names communities');
+	}
+	$r = $A->post('/admin/participants', json => { name => 'twice-id', organization_id => $org->{id},
+	    auth_ids => [ 'same-id', 'same-id' ] });
+	ok($r->{status} == 201 || $r->{status} == 400 || $r->{status} == 409,
+	    'an auth id listed twice: 201, 400 or 409') or diag("$r->{status} $r->{body}");
+
 	# apply with broken references
 	$r = $A->post('/admin/apply', json => { participants => [ { name => 'ap-x',
 	    organization => 'No Such Org', auth_ids => ['ap-x'] } ] });
@@ -170,6 +204,16 @@ ok($org && $org->{id} && $com && $com->{id}, 'setup objects created');
 	$r = $A->post('/admin/apply', json => { communities => [ { description => 'no name' } ] });
 	is($r->{status}, 400, 'apply: community without name: 400');
 	is($d->as('ap-x')->get('/sys/memberships')->{status}, 401, 'failed apply created no participant');
+	$r = $A->post('/admin/apply', json => {
+	    organizations => [ { name => 'Apply New Org', abbr => 'ANO', description => '' } ],
+	    participants => [ { name => 'ap-y', organization => 'Apply New Org', auth_ids => ['good-p'] } ] });
+	ok($r->{status} == 409 || $r->{status} == 400, 'apply: identity of another participant: 409/400')
+	    or diag("$r->{status} $r->{body}");
+	is($d->as('good-p')->get('/sys/memberships')->{status}, 200, 'the identity stays with its owner');
+	ok(!grep({ $_->{name} eq 'ap-y' } @{ $A->get('/admin/participants')->{json} || [] }),
+	    'the failing participant was not created');
+	ok(!grep({ $_->{name} eq 'Apply New Org' } @{ $A->get('/admin/organizations')->{json} || [] }),
+	    'a failing apply is atomic: its organization was not created either');
 }
 
 # ---------------------------------------------------------------- 404 unknown ids
@@ -207,11 +251,15 @@ ok($org && $org->{id} && $com && $com->{id}, 'setup objects created');
 
 # ---------------------------------------------------------------- 409 duplicates
 {
-	err($A->post('/admin/organizations', json => { name => 'E Org', abbr => 'E9', description => '' }),
+	# fresh objects: the validation tests above may have renamed the earlier ones
+	is($A->post('/admin/organizations', json => { name => 'Dup Org', abbr => 'DO', description => '' })->{status},
+	    201, 'organization Dup Org');
+	is($A->post('/admin/communities', json => { name => 'dupcom' })->{status}, 201, 'community dupcom');
+	err($A->post('/admin/organizations', json => { name => 'Dup Org', abbr => 'E9', description => '' }),
 	    409, 'duplicate organization name');
-	err($A->post('/admin/organizations', json => { name => 'E Org 2', abbr => 'EO', description => '' }),
+	err($A->post('/admin/organizations', json => { name => 'E Org 2', abbr => 'DO', description => '' }),
 	    409, 'duplicate organization abbr');
-	err($A->post('/admin/communities', json => { name => 'ecom' }), 409, 'duplicate community name');
+	err($A->post('/admin/communities', json => { name => 'dupcom' }), 409, 'duplicate community name');
 	err($A->post('/admin/communities', json => { name => 'public' }), 409, 'community public exists');
 	ok($A->post('/admin/resources', json => { namespace => 'dup', name => 'r' })->{status} == 201,
 	    'resource dup/r');
@@ -221,8 +269,9 @@ ok($org && $org->{id} && $com && $com->{id}, 'setup objects created');
 	    'same namespace, other name is fine');
 	is($A->post('/admin/resources', json => { namespace => 'dup2', name => 'r' })->{status}, 201,
 	    'same name, other namespace is fine');
-	err($A->post('/admin/resources', json => { namespace => 'sys', name => 'auths' }), 409,
-	    'resource sys/auths exists');
+	my $r = $A->post('/admin/resources', json => { namespace => 'sys', name => 'auths' });
+	ok($r->{status} == 409 || $r->{status} == 400, 'resource sys/auths: 409 (exists) or 400 (reserved)')
+	    or diag("$r->{status} $r->{body}");
 	err($A->post('/admin/participants', json => { name => 'good-p', organization_id => $org->{id} }),
 	    409, 'duplicate participant name');
 	err($A->post('/admin/participants', json => { name => 'other-p', organization_id => $org->{id},
@@ -237,10 +286,10 @@ ok($org && $org->{id} && $com && $com->{id}, 'setup objects created');
 	    'PUT participant with an identity of another');
 	is($d->as('good-p')->get('/sys/memberships')->{status}, 200, 'identity still belongs to good-p');
 	my $c2 = $A->post('/admin/communities', json => { name => 'ecom2' })->{json} || {};
-	err($A->put("/admin/communities/$c2->{id}", json => { name => 'ecom' }), 409,
+	err($A->put("/admin/communities/$c2->{id}", json => { name => 'dupcom' }), 409,
 	    'PUT community to an existing name');
 	my $o2 = $A->post('/admin/organizations', json => { name => 'E Org 3', abbr => 'E3X' })->{json} || {};
-	err($A->put("/admin/organizations/$o2->{id}", json => { name => 'E Org' }), 409,
+	err($A->put("/admin/organizations/$o2->{id}", json => { name => 'Dup Org' }), 409,
 	    'PUT organization to an existing name');
 	is($A->put("/admin/organizations/$o2->{id}", json => { name => 'E Org 3' })->{status}, 200,
 	    'PUT organization to its own name is fine');

@@ -291,6 +291,7 @@ my ($p1, $p2);
 }
 
 # ---------------------------------------------------------------- memberships
+my $mid_pr_global;
 {
 	# postrouted message sent to C1 by community before p2 joins
 	my $pr = want($A->post('/admin/resources',
@@ -299,6 +300,7 @@ my ($p1, $p2);
 	my $s1 = $d->as('lms1-b');
 	my $s2 = $d->as('lms2');
 	my $mid_pr = send_msg($s1, '/tns/pr', 'postrouted', comms => 'C1');
+	$mid_pr_global = $mid_pr;
 	ok($mid_pr, 'message addressed to C1 by community');
 	# non-postrouted message with a community record for C1 (Q-38)
 	my $mid_np = send_msg($s1, '/tns/items', 'not postrouted', comms => 'C1');
@@ -373,7 +375,11 @@ my ($p1, $p2);
 	my $m_out = send_msg($cr, '/tns/items', 'from R to X', mids => $xm);
 	my $m_self = send_msg($cr, '/tns/items', 'R to R and Y', mids => "$rm,$ym");
 	ok($m_in && $m_out && $m_self, 'messages sent');
-	is(scalar(@{ events($cr) }), 2, 'R has two created events before reset');
+	is_deeply([ grep { m{^tns/items/} } @{ events($cr) } ],
+	    [ "tns/items/$m_in created", "tns/items/$m_self created" ],
+	    'R has two created events for tns/items before reset');
+	is_deeply(uri_list($cr, '/tns/pr'), ["pr/$mid_pr_global"],
+	    'R got the postrouted C1 message when it joined');
 
 	my $r = $A->post("/admin/participants/$R->{id}/reset");
 	my $after = want($r, 200, 'POST reset');
@@ -381,6 +387,8 @@ my ($p1, $p2);
 	is($after->{name}, 'resetme', 'reset answer has the name');
 
 	is_deeply(uri_list($cr, '/tns/items'), [], 'R receives nothing after reset');
+	is_deeply(uri_list($cr, '/tns/pr'), [], 'R\'s postrouted message dropped by reset');
+	is($cx->get("/tns/pr/$mid_pr_global")->{status}, 200, 'it still exists for another receiver');
 	is_deeply(uri_list($cr, '/tns/items?sender=true'), [], 'R has sent nothing after reset');
 	my $f = $cr->get('/tns/items/fifo');
 	is($f->{status}, 200, 'R fifo 200');

@@ -1,6 +1,8 @@
 # One-touch tokens: /sys/auths (ecs-protocol.md section 11, 17.3).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use Ecsd;
@@ -22,7 +24,7 @@ my ($tok, $tid);
 subtest 'create (11.2, 17.3)' => sub {
 	my $t0 = time;
 	my $r = token($p1, { realm => 'r1', url => 'https://x.example/a', extra => [1, 2] });
-	is($r->{status}, 201, '201') or diag($r->{body});
+	is($r->{status}, 201, 'status 201') or diag($r->{body});
 	std_ok($r, 'token create');
 	ctype_is($r, 'application/json; charset=utf-8', 'token create');
 	$tid = loc_ok($r, $A, 'token create');

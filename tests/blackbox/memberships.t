@@ -129,7 +129,7 @@ my $sub;
 	my $sub_auth = $sj->{auth_ids}[0]{auth_id};
 	ok($sub_auth, 'subparticipant auth id');
 	my $sm = $sj->{memberships}[0]{participants}[0] || {};
-	$sub = { pid => $sm->{pid}, mid => $sm->{mid}, auth => $sub_auth, name => $sj->{name} };
+	$sub = { pid => $sm->{pid} // -1, mid => $sm->{mid} // -1, auth => $sub_auth // "no-subparticipant", name => $sj->{name} };
 	ok($sub->{pid} && $sub->{mid}, 'subparticipant pid and mid');
 
 	my $c = $d->as('ulama');

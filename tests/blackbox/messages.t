@@ -2,6 +2,8 @@
 # (ecs-protocol.md sections 6.1-6.7, 6.9, 3.1, 3.2, 3.5).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecsd;
 use EcsdCheck;
@@ -15,8 +17,9 @@ my $RS = '/numlab/results';
 # ---- create -------------------------------------------------------------
 my ($m1, $r);
 subtest 'create answers 201 with Location and empty body' => sub {
-	($m1, $r) = create_ok($p1, $EX, mids => [$d->mid(P1 => 'WUV'), $d->mid(P2 => 'WUV')],
+	$m1 = create_ok($p1, $EX, mids => [$d->mid(P1 => 'WUV'), $d->mid(P2 => 'WUV')],
 	    body => 'Hallo Ihr da im Radio.', ctype => 'text/plain');
+	$r = $EcsdCheck::LAST;
 	std_ok($r, 'create');
 	is($r->{body}, '', 'empty body');
 	is($r->{headers}{'content-length'}, '0', 'Content-Length: 0');
@@ -28,7 +31,7 @@ subtest 'create answers 201 with Location and empty body' => sub {
 
 subtest 'show to a receiver: body, type, validators, receiver headers (6.4, 6.5)' => sub {
 	my $r = $p2->get("$EX/$m1", headers => { Accept => 'text/uri-list' });
-	is($r->{status}, 200, '200');
+	is($r->{status}, 200, 'status 200');
 	std_ok($r, 'show');
 	is($r->{body}, 'Hallo Ihr da im Radio.', 'stored body');
 	ctype_is($r, 'text/plain; charset=utf-8', 'show ignores Accept');
@@ -43,7 +46,7 @@ subtest 'show to a receiver: body, type, validators, receiver headers (6.4, 6.5)
 
 subtest 'show to the sender (which also addressed itself)' => sub {
 	my $r = $p1->get("$EX/$m1");
-	is($r->{status}, 200, '200');
+	is($r->{status}, 200, 'status 200');
 	is($r->{body}, 'Hallo Ihr da im Radio.', 'body');
 	is($r->{headers}{'x-ecsreceivercommunities'}, $d->cid('WUV'), 'own receiving membership');
 	is($r->{headers}{'x-ecssender'}, $d->mid(P1 => 'WUV'), 'sender mid');
@@ -56,7 +59,7 @@ subtest 'show to others is 403' => sub {
 subtest 'show of a sender-only message has no receiver headers' => sub {
 	my $id = create_ok($p1, $EX, mids => [$d->mid(P2 => 'SUV')], body => 'only to ulm');
 	my $r = $p1->get("$EX/$id");
-	is($r->{status}, 200, '200');
+	is($r->{status}, 200, 'status 200');
 	ok(!exists $r->{headers}{'x-ecssender'}, 'no X-EcsSender');
 	ok(!exists $r->{headers}{'x-ecsreceivercommunities'}, 'no X-EcsReceiverCommunities');
 };
@@ -286,8 +289,9 @@ subtest 'delete as receiver, postrouted resource (6.7)' => sub {
 	is($dt->{status}, 200, 'details of a message without links');
 	is_deeply([$dt->{json}{receivers}, $dt->{json}{senders}], [[], []], 'no receivers left');
 	err_ok($p3->delete("$EX/$id"), 404, qq{you are not a receiver of "numlab/exercises/$id"}, 'second receiver DELETE');
-	$r = $p1->delete("$EX/$id");
-	is($r->{status}, 200, 'sender DELETE 200');
+	$r = $p1->delete("$EX/$id", headers => { 'If-None-Match' => $p1->get("$EX/$id")->{headers}{etag} });
+	is($r->{status}, 200, 'sender DELETE 200, even with a matching If-None-Match (Q-4)');
+	is($r->{body}, '{"x":1}', 'with the body');
 	ok(!exists $r->{headers}{'x-ecssender'}, 'no receiver headers for the sender');
 	err_ok($p1->get("$EX/$id"), 404, ERR('bad_id'), 'gone after sender delete');
 	err_ok($p1->delete("$EX/$id"), 404, ERR('bad_id'), 'second sender delete');
@@ -326,7 +330,7 @@ subtest 'a sender that is also receiver deletes twice' => sub {
 subtest 'member details (6.9)' => sub {
 	my $id = create_ok($p1, $EX, comms => ['SUV', 'WUV'], body => 'd', ctype => 'application/xml');
 	my $r = $p1->get("$EX/$id/details");
-	is($r->{status}, 200, '200');
+	is($r->{status}, 200, 'status 200');
 	std_ok($r, 'details');
 	ctype_is($r, 'application/json; charset=utf-8', 'details');
 	my $j = $r->{json};
@@ -369,7 +373,7 @@ subtest 'collection details (6.9)' => sub {
 	my $a = create_ok($p1, $R, mids => [$d->mid(P2 => 'WUV')], body => 'a');
 	my $b = create_ok($p2, $R, mids => [$d->mid(P1 => 'SUV')], body => 'b');
 	my $r = $p1->get("$R/details?sender=true");
-	is($r->{status}, 200, '200');
+	is($r->{status}, 200, 'status 200');
 	is(ref $r->{json}, 'ARRAY', 'array') or return;
 	is_deeply([map { $_->{url} } @{ $r->{json} }], ["course/$a"], 'sender selection');
 	$r = $p1->get("$R/details", headers => { 'X-EcsQueryStrings' => 'all=true' });

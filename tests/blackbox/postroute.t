@@ -2,6 +2,8 @@
 # 7.3, 13.2, Q-17, Q-21, Q-22, Q-38).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecsd;
 use EcsdCheck;

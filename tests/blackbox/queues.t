@@ -1,6 +1,8 @@
 # Queues: /<ns>/<res>/fifo and /lifo (ecs-protocol.md section 6.8).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecsd;
 use EcsdCheck;

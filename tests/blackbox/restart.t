@@ -2,6 +2,8 @@
 # 201 loses nothing (design decision 3, HACKING.md sync = full).
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecsd;
 use EcsdCheck;

@@ -1,6 +1,8 @@
 # The worked sessions of ecs-protocol.md section 17.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
 use Test::More;
 use Ecsd;
 use EcsdCheck;

@@ -114,20 +114,22 @@ sub addr {
 	return %h;
 }
 
-# POST a message and expect 201; returns the id (and the response in list
-# context). %o: mids, comms, body (default 'x'), ctype (default text/plain),
+# POST a message and expect 201; returns the id (the response is left in
+# $EcsdCheck::LAST). %o: mids, comms, body (default 'x'), ctype (default text/plain),
 # headers (extra), name.
 sub create_ok {
 	my ($c, $path, %o) = @_;
 	my $name = $o{name} // "create $path";
 	my $r = $c->post($path, body => $o{body} // 'x',
 	    ctype => exists $o{ctype} ? $o{ctype} : 'text/plain',
-	    headers => { addr(%o), %{ $o{headers} || {} } });
+	    headers => ref $o{headers} eq 'ARRAY' ? [addr(%o), @{ $o{headers} }]
+		: { addr(%o), %{ $o{headers} || {} } });
 	my $ok = is($r->{status}, 201, "$name: 201");
 	diag("body: $r->{body}") unless $ok;
 	(my $res = $path) =~ s{/+$}{};
 	my $id = loc_ok($r, $res, $name);
-	return wantarray ? ($id, $r) : $id;
+	$EcsdCheck::LAST = $r;
+	return $id;
 }
 
 # Events as "ressource status" strings.
