@@ -58,7 +58,6 @@ authn_admin(struct req *rq)
 	int		 n, ok = 0;
 	size_t		 len;
 
-	rq->rq_admin = 1;
 	if (!netlist_match_str(&env->e_conf.c_admin_nets, rq->rq_peer)) {
 		reply(rq, 403, "text/plain", "Admin API not allowed from this "
 		    "address\n", 40);
@@ -94,5 +93,6 @@ authn_admin(struct req *rq)
 		    27);
 		return -1;
 	}
+	rq->rq_admin = 1;
 	return 0;
 }

@@ -17,6 +17,8 @@
 
 enum conf_type { CONF_STR, CONF_INT };
 
+typedef int	 conf_check_fn(const char *, char *, size_t);
+
 struct conf_entry {
 	const char	*ce_key;
 	enum conf_type	 ce_type;
@@ -25,39 +27,87 @@ struct conf_entry {
 	const char	*ce_default;
 	size_t		 ce_off;
 	const char	*ce_help;
+	conf_check_fn	*ce_check;	/* or NULL */
 };
+
+static int
+check_sync(const char *v, char *err, size_t len)
+{
+	if (strcmp(v, "full") == 0 || strcmp(v, "normal") == 0)
+		return 0;
+	snprintf(err, len, "sync: \"%s\" is neither full nor normal", v);
+	return -1;
+}
+
+static int
+check_level(const char *v, char *err, size_t len)
+{
+	if (strcmp(v, "warn") == 0 || strcmp(v, "info") == 0 ||
+	    strcmp(v, "debug") == 0)
+		return 0;
+	snprintf(err, len, "log_level: \"%s\" is not warn, info or debug", v);
+	return -1;
+}
+
+static int
+check_listen(const char *v, char *err, size_t len)
+{
+	const char	*colon = strrchr(v, ':');
+	int64_t		 port;
+
+	if (colon == NULL || colon == v ||
+	    util_parse_i64(colon + 1, 0, 65535, &port) != 0) {
+		snprintf(err, len, "listen: \"%s\" is not host:port", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+check_nets(const char *v, char *err, size_t len)
+{
+	struct netlist	 nl;
+	char		 e[200];
+
+	if (netlist_parse(&nl, v, e, sizeof(e)) == 0)
+		return 0;
+	snprintf(err, len, "%s", e);
+	return -1;
+}
 
 #define OFF(f)	offsetof(struct conf, f)
 
 static const struct conf_entry conf_table[] = {
 	{ "listen", CONF_STR, 0, 0, "127.0.0.1:3000", OFF(c_listen),
-	  "HTTP listener host:port; port 0 picks a free port." },
+	  "HTTP listener host:port; port 0 picks a free port.", check_listen },
 	{ "datadir", CONF_STR, 0, 0, "./ecsd-data", OFF(c_datadir),
-	  "Data directory holding the database and admin.secret." },
+	  "Data directory holding the database and admin.secret.", NULL },
 	{ "database", CONF_STR, 0, 0, "", OFF(c_database),
-	  "SQLite database file; default <datadir>/ecsd.db." },
+	  "SQLite database file; default <datadir>/ecsd.db.", NULL },
 	{ "sync", CONF_STR, 0, 0, "full", OFF(c_sync),
-	  "full (durable) or normal." },
+	  "full (durable) or normal.", check_sync },
 	{ "trusted_proxies", CONF_STR, 0, 0, "127.0.0.1, ::1", OFF(c_trusted),
-	  "Addresses whose X-EcsAuthId header is believed." },
+	  "Addresses whose X-EcsAuthId header is believed.", check_nets },
 	{ "admin_password", CONF_STR, 0, 0, "", OFF(c_admin_password),
-	  "Admin API password." },
+	  "Admin API password.", NULL },
 	{ "admin_allow", CONF_STR, 0, 0, "127.0.0.1, ::1", OFF(c_admin_allow),
-	  "Addresses allowed to use the admin API." },
+	  "Addresses allowed to use the admin API.", check_nets },
 	{ "max_body", CONF_INT, 1024, 1LL << 30, "1048576", OFF(c_max_body),
-	  "Largest request body in bytes." },
+	  "Largest request body in bytes.", NULL },
 	{ "max_headers", CONF_INT, 1024, 1LL << 24, "65536",
-	  OFF(c_max_headers), "Largest request header block in bytes." },
+	  OFF(c_max_headers), "Largest request header block in bytes.", NULL },
 	{ "idle_timeout", CONF_INT, 1, 86400, "60", OFF(c_idle_timeout),
-	  "Seconds a connection may idle." },
+	  "Seconds a connection may idle.", NULL },
 	{ "auth_gc_interval", CONF_INT, 1, 86400, "30",
-	  OFF(c_auth_gc_interval), "Seconds between token collections." },
+	  OFF(c_auth_gc_interval), "Seconds between token collections.",
+	  NULL },
 	{ "gc_interval", CONF_INT, 1, 604800, "3600", OFF(c_gc_interval),
-	  "Seconds between participant collections." },
+	  "Seconds between participant collections.", NULL },
 	{ "subparticipant_gc_age", CONF_INT, 60, 1LL << 31, "172800",
-	  OFF(c_sub_gc_age), "Age in seconds after which subparticipants go." },
+	  OFF(c_sub_gc_age), "Age in seconds after which subparticipants go.",
+	  NULL },
 	{ "log_level", CONF_STR, 0, 0, "info", OFF(c_log_level),
-	  "warn, info or debug." },
+	  "warn, info or debug.", check_level },
 };
 
 static const struct conf_entry *
@@ -93,6 +143,8 @@ conf_set(struct conf *c, const char *key, const char *value, char *err,
 		*(int64_t *)(void *)((char *)c + ce->ce_off) = v;
 		return 0;
 	}
+	if (ce->ce_check != NULL && ce->ce_check(value, err, errlen) != 0)
+		return -1;
 	sp = (char **)(void *)((char *)c + ce->ce_off);
 	free(*sp);
 	if ((*sp = strdup(value)) == NULL) {
@@ -310,39 +362,17 @@ netlist_match(const struct netlist *nl, const struct sockaddr *sa)
 	return netlist_match_str(nl, buf);
 }
 
-/* Check values that depend on each other; print problems; 0 if fine. */
+/* Turn the checked address lists into masks; 0 if fine. */
 int
 conf_finish(struct conf *c)
 {
 	char	 err[256];
-	int	 rc = 0;
 
-	if (strcmp(c->c_sync, "full") != 0 && strcmp(c->c_sync, "normal") != 0) {
-		fprintf(stderr, "ecsd: sync: \"%s\" is neither full nor "
-		    "normal\n", c->c_sync);
-		rc = -1;
-	}
-	if (strcmp(c->c_log_level, "warn") != 0 &&
-	    strcmp(c->c_log_level, "info") != 0 &&
-	    strcmp(c->c_log_level, "debug") != 0) {
-		fprintf(stderr, "ecsd: log_level: \"%s\" is not warn, info or "
-		    "debug\n", c->c_log_level);
-		rc = -1;
-	}
 	if (netlist_parse(&c->c_trusted_nets, c->c_trusted, err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "ecsd: trusted_proxies: %s\n", err);
-		rc = -1;
+	    sizeof(err)) != 0 || netlist_parse(&c->c_admin_nets,
+	    c->c_admin_allow, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ecsd: %s\n", err);
+		return -1;
 	}
-	if (netlist_parse(&c->c_admin_nets, c->c_admin_allow, err,
-	    sizeof(err)) != 0) {
-		fprintf(stderr, "ecsd: admin_allow: %s\n", err);
-		rc = -1;
-	}
-	if (strrchr(c->c_listen, ':') == NULL) {
-		fprintf(stderr, "ecsd: listen: \"%s\" is not host:port\n",
-		    c->c_listen);
-		rc = -1;
-	}
-	return rc;
+	return 0;
 }

@@ -1246,15 +1246,18 @@ field_err(struct ecs_error *err, enum ecs_err code, const char *fmt, ...)
 	return code;
 }
 
-/* A string member: absent → dflt; present and not a string → error. */
+#define F_REQUIRED	0x01	/* must be present */
+#define F_NONBLANK	0x02	/* when present, must not be blank */
+
+/* A string member: absent → NULL; present and not a string → error. */
 static enum ecs_err
-get_str(const struct json *o, const char *k, int required, const char **out,
+get_str(const struct json *o, const char *k, int flags, const char **out,
     struct ecs_error *err)
 {
 	const struct json	*v = json_get(o, k);
 
 	if (v == NULL || json_type(v) == JSON_NULL) {
-		if (required)
+		if (flags & F_REQUIRED)
 			return field_err(err, ECS_EINVAL,
 			    "%s: required string missing", k);
 		*out = NULL;
@@ -1262,7 +1265,7 @@ get_str(const struct json *o, const char *k, int required, const char **out,
 	}
 	if (json_type(v) != JSON_STRING)
 		return field_err(err, ECS_EINVAL, "%s: must be a string", k);
-	if (required && util_blank(json_string(v)))
+	if ((flags & (F_REQUIRED | F_NONBLANK)) && util_blank(json_string(v)))
 		return field_err(err, ECS_EINVAL, "%s: must not be blank", k);
 	if (strlen(json_string(v)) > 1000)
 		return field_err(err, ECS_EINVAL, "%s: longer than 1000 bytes",
@@ -1669,7 +1672,8 @@ participant_write(struct store *s, int64_t *id, const struct json *o,
 	enum ecs_err		 e;
 	const struct json	*v;
 
-	if ((e = get_str(o, "name", *id == 0, &name, err)) != ECS_OK ||
+	if ((e = get_str(o, "name", F_NONBLANK | (*id == 0 ? F_REQUIRED : 0), &name,
+	    err)) != ECS_OK ||
 	    (e = get_str(o, "description", 0, &desc, err)) != ECS_OK ||
 	    (e = get_str(o, "dns", 0, &dns, err)) != ECS_OK ||
 	    (e = get_str(o, "email", 0, &email, err)) != ECS_OK ||
@@ -1746,8 +1750,10 @@ simple_write(struct store *s, const char *kind, int64_t *id,
 	int		 create = *id == 0;
 
 	if (strcmp(kind, "organizations") == 0) {
-		if ((e = get_str(o, "name", create, &name, err)) != ECS_OK ||
-		    (e = get_str(o, "abbr", create, &abbr, err)) != ECS_OK ||
+		if ((e = get_str(o, "name", F_NONBLANK | (create ? F_REQUIRED : 0),
+		    &name, err)) != ECS_OK ||
+		    (e = get_str(o, "abbr", F_NONBLANK | (create ? F_REQUIRED : 0),
+		    &abbr, err)) != ECS_OK ||
 		    (e = get_str(o, "description", 0, &desc, err)) != ECS_OK)
 			return e;
 		if (create)
@@ -1766,7 +1772,8 @@ simple_write(struct store *s, const char *kind, int64_t *id,
 			sqlite3_bind_int64(stmt, 4, *id);
 		e = step_done(s, stmt, err, "organization name or abbr");
 	} else if (strcmp(kind, "communities") == 0) {
-		if ((e = get_str(o, "name", create, &name, err)) != ECS_OK ||
+		if ((e = get_str(o, "name", F_NONBLANK | (create ? F_REQUIRED : 0),
+		    &name, err)) != ECS_OK ||
 		    (e = get_str(o, "description", 0, &desc, err)) != ECS_OK)
 			return e;
 		if (create)
@@ -1784,8 +1791,10 @@ simple_write(struct store *s, const char *kind, int64_t *id,
 			sqlite3_bind_int64(stmt, 3, *id);
 		e = step_done(s, stmt, err, "community name");
 	} else if (strcmp(kind, "resources") == 0) {
-		if ((e = get_str(o, "namespace", create, &ns, err)) != ECS_OK ||
-		    (e = get_str(o, "name", create, &name, err)) != ECS_OK ||
+		if ((e = get_str(o, "namespace", F_NONBLANK | (create ? F_REQUIRED : 0),
+		    &ns, err)) != ECS_OK ||
+		    (e = get_str(o, "name", F_NONBLANK | (create ? F_REQUIRED : 0),
+		    &name, err)) != ECS_OK ||
 		    (e = get_bool(o, "postroute", &postroute, err)) != ECS_OK ||
 		    (e = get_bool(o, "events", &events, err)) != ECS_OK)
 			return e;

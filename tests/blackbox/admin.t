@@ -412,7 +412,7 @@ my $mid_pr_global;
 }
 
 # ---------------------------------------------------------------- apply / export
-{
+if (!Ecsd::external()) {	# needs fresh daemons
 	my $d2 = Ecsd->start;
 	my $A2 = $d2->admin;
 	my $doc = {
@@ -508,6 +508,44 @@ my $mid_pr_global;
 	    'identities survive the round trip');
 	$d3->stop_ok('ecsd (round trip)');
 	$d2->stop_ok('ecsd (apply)');
+}
+
+# ---------------------------------------------------------------- names that look like ids
+{
+	my $cn = want($A->post('/admin/communities', json => { name => '4242', description => 'digits' }),
+	    201, 'POST community named 4242');
+	my $p = want($A->post('/admin/participants', json => { name => 'digit-member',
+	    organization_id => $org->{id}, auth_ids => ['digit-member'], communities => ['4242'] }),
+	    201, 'POST participant with communities ["4242"]');
+	is_deeply([ map { $_->{community_id} } @{ $p->{memberships} || [] } ], [ $cn->{id} ],
+	    'a string in communities is a name, even if it is all digits');
+	my $r = $A->post('/admin/participants', json => { name => 'digit-member2',
+	    organization_id => $org->{id}, communities => [4242] });
+	ok($r->{status} == 400 || $r->{status} == 404 || ($cn->{id} == 4242 && $r->{status} == 201),
+	    'a number in communities is an id') or diag("$r->{status} $r->{body}");
+}
+
+# ---------------------------------------------------------------- apply updates in place
+{
+	my $r = $A->post('/admin/apply', json => { resources => [
+	    { namespace => 'tns', name => 'items', postroute => $T, events => $F } ] });
+	is_deeply(want($r, 200, 'apply an existing resource'),
+	    { organizations => 0, communities => 0, resources => 0, participants => 0 }, 'nothing created');
+	my $s = want($A->get("/admin/resources/$res->{id}"), 200, 'GET the resource');
+	ok(jtrue($s->{postroute}) && jfalse($s->{events}), 'resource flags updated in place');
+	is($s->{id}, $res->{id}, 'same id');
+	my $cf = $d->as('lms1-b')->get('/sys/configs')->{json} || {};
+	ok(jfalse($cf->{resource_events}{'/tns/items'}), '/sys/configs shows the new events flag');
+	$r = $A->post('/admin/apply', json => { participants => [ { name => 'lms-one',
+	    organization => 'Test Org', description => 'applied', auth_ids => ['lms1-b'],
+	    communities => [ 'C1', 'C2' ] } ] });
+	is_deeply(want($r, 200, 'apply an existing participant'),
+	    { organizations => 0, communities => 0, resources => 0, participants => 0 }, 'nothing created');
+	my $pp = want($A->get("/admin/participants/$p1->{id}"), 200, 'GET the participant');
+	is($pp->{description}, 'applied', 'participant updated in place');
+	is($pp->{organization_id}, $org->{id}, 'organization updated in place');
+	is($pp->{id}, $p1->{id}, 'same id');
+	is($d->as('lms1-b')->get('/sys/memberships')->{status}, 200, 'identity still works');
 }
 
 # ---------------------------------------------------------------- participant DELETE

@@ -48,6 +48,8 @@ subtest 'create (11.2, 17.3)' => sub {
 	is($r2->{json}{pid}, $d->pid('P1'), 'client pid overwritten');
 	is($r2->{json}{abbr}, 'S', 'client abbr overwritten');
 	isnt($r2->{json}{hash}, $j->{hash}, 'hashes differ');
+	my $r3 = $p1->post($A, body => '{"url":null}', ctype => 'application/json', headers => \%to2);
+	is($r3->{status}, 201, 'a present url key with any value suffices') or diag($r3->{body});
 	is_deeply(events_of($p2->get('/sys/events')), [], 'tokens produce no events');
 };
 

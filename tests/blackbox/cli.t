@@ -7,6 +7,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
+use IO::Select;
 use POSIX qw(:sys_wait_h);
 use MIME::Base64 ();
 use Time::HiRes qw(time sleep);
@@ -249,6 +250,26 @@ sub http {
 	close $fh;
 	$r = run('-D', "$TMP/plainfile", '-l', '127.0.0.1:0');
 	is($r->{exit}, 1, 'datadir is a file: exit 1') or diag($r->{all});
+}
+
+# ---------------------------------------------------------------- idle_timeout
+{
+	my $d = Ecsd->start(conf => { idle_timeout => 1 });
+	my $s = IO::Socket::INET->new(PeerAddr => $d->host, PeerPort => $d->port, Timeout => 5);
+	ok($s, 'connected');
+	my $t0 = time;
+	my $sel = IO::Select->new($s);
+	my $closed = 0;
+	while (time - $t0 < 8) {
+		next unless $sel->can_read(0.5);
+		my $n = sysread($s, my $buf, 100);
+		if (!$n) { $closed = 1; last }
+	}
+	my $dt = time - $t0;
+	ok($closed, 'idle connection closed by the server (idle_timeout = 1)');
+	ok($dt >= 0.5 && $dt < 5, sprintf('after about a second (%.1f s)', $dt));
+	is($d->client->get('/no/such')->{status}, 404, 'still serving');
+	$d->stop_ok('ecsd (idle_timeout)');
 }
 
 # ---------------------------------------------------------------- log lines through the harness

@@ -130,7 +130,7 @@ my $sub;
 	ok($sub_auth, 'subparticipant auth id');
 	my $sm = $sj->{memberships}[0]{participants}[0] || {};
 	$sub = { pid => $sm->{pid} // -1, mid => $sm->{mid} // -1, auth => $sub_auth // "no-subparticipant", name => $sj->{name} };
-	ok($sub->{pid} && $sub->{mid}, 'subparticipant pid and mid');
+	ok($sub->{pid} > 0 && $sub->{mid} > 0, 'subparticipant pid and mid');
 
 	my $c = $d->as('ulama');
 	my $sel = sub {

@@ -5,6 +5,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Time::HiRes ();
 use Ecsd;
 use EcsdCheck;
 
@@ -214,7 +215,37 @@ subtest 'create validation (6.3) stores nothing' => sub {
 	err_ok($p3->post($EX, body => 'x', ctype => 'text/plain',
 	    headers => { 'X-EcsReceiverMemberships' => $d->mid(P2 => 'SUV') }), 403, ERR('not_joining'),
 	    'no usable receiver');
+	err_ok($p1->post($EX, body => 'x', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => '0' }), 400, ERR('bad_mid'), 'mid 0');
+	err_ok($p1->post($EX, body => 'x', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => '999999', 'X-EcsReceiverCommunities' => 'Nowhere' }),
+	    400, ERR('bad_cname') . 'Nowhere', 'community header is checked before the membership header');
+	err_ok($p1->post($EX, body => 'x', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => '999999', 'X-EcsReceiverCommunities' => '987654' }),
+	    404, "Couldn't find Community with ID=987654", 'unknown cid before unknown mid');
 	is($p1->get("$EX?sender=true")->{body}, $before, 'nothing was stored');
+};
+
+subtest 'wrong resource or tombstone on PUT and DELETE' => sub {
+	my $id = create_ok($p1, $RS, mids => [$d->mid(P2 => 'WUV')], body => 'res');
+	my %h = (body => 'x', ctype => 'text/plain', headers => { 'X-EcsReceiverMemberships' => $d->mid(P2 => 'WUV') });
+	err_ok($p1->put("$EX/$id", %h), 404, ERR('bad_id'), 'PUT through another resource');
+	err_ok($p1->delete("$EX/$id"), 404, ERR('bad_id'), 'DELETE through another resource');
+	err_ok($p2->get("$EX/$id/details"), 404, ERR('bad_id'), 'details through another resource');
+	is($p2->post("$RS/fifo")->{body}, 'res', 'popped: tombstoned (P2 still has its event)');
+	err_ok($p1->put("$RS/$id", %h), 404, ERR('bad_id'), 'PUT of a tombstone');
+	err_ok($p2->delete("$RS/$id"), 404, ERR('bad_id'), 'DELETE of a tombstone');
+};
+
+subtest 'a large body (1 MB default max_body)' => sub {
+	my $big = join('', map { sprintf("%07d\n", $_) } 1 .. 131072);	# 1 MiB
+	my $t0 = Time::HiRes::time();
+	my $id = create_ok($p1, $EX, mids => [$d->mid(P2 => 'SUV')], body => $big, ctype => 'text/plain');
+	my $g = $p2->get("$EX/$id");
+	ok($g->{body} eq $big, 'body intact');
+	ok(Time::HiRes::time() - $t0 < 2, 'create and read within 2 s');
+	is($p1->post($EX, body => $big . 'x', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => $d->mid(P2 => 'SUV') })->{status}, 413, 'one byte more: 413');
 };
 
 # ---- update -------------------------------------------------------------

@@ -703,7 +703,11 @@ sub _write {
 		my $n = syswrite($s, $data, length($data) - $off, $off);
 		if (!defined $n) {
 			next if $! == EINTR || $! == EAGAIN;
-			die "write: $!\n";
+			# The server may answer (413, ...) and close before it
+			# read everything: keep going and read its answer.
+			die "write: $!\n" if $off == 0 && !$self->{in_body};
+			$self->{write_failed} = "$!";
+			return 0;
 		}
 		$off += $n;
 	}
@@ -786,6 +790,8 @@ sub _exchange {
 	my @interim;
 	my $cont_s;
 	my $res;
+	$self->{write_failed} = undef;
+	$self->{in_body} = 0;
 
 	$self->_write($head) if length $head;
 	if ($o{read_only}) {
@@ -803,15 +809,18 @@ sub _exchange {
 			if ($r->{status} == 100) {
 				$cont_s = time - $t0;
 				push @interim, $r;
+				$self->{in_body} = 1;
 				$self->_write($payload);
 			} else {
 				$res = $r;	# early final answer; body not sent
 				$res->{body_not_sent} = 1;
 			}
 		} else {
+			$self->{in_body} = 1;
 			$self->_write($payload);
 		}
 	} elsif (length $payload) {
+		$self->{in_body} = 1;
 		$self->_write($payload);
 	}
 
@@ -853,6 +862,7 @@ sub _exchange {
 		$res->{until_close} = 1;
 	}
 	$res->{method} = $method;
+	$res->{write_failed} = $self->{write_failed} if $self->{write_failed};
 	$res->{body} = $body;
 	$res->{json} = Ecsd::json_decode($body);
 	$res->{interim} = \@interim;
