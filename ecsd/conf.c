@@ -106,6 +106,11 @@ static const struct conf_entry conf_table[] = {
 	{ "subparticipant_gc_age", CONF_INT, 60, 1LL << 31, "172800",
 	  OFF(c_sub_gc_age), "Age in seconds after which subparticipants go.",
 	  NULL },
+	{ "allow_anonymous", CONF_INT, 0, 1, "0", OFF(c_allow_anonymous),
+	  "1: requests without credentials create anonymous participants.",
+	  NULL },
+	{ "anonymous_ttl", CONF_INT, 60, 86400 * 30, "3600", OFF(c_anon_ttl),
+	  "Lifetime in seconds of an idle anonymous participant.", NULL },
 	{ "log_level", CONF_STR, 0, 0, "info", OFF(c_log_level),
 	  "warn, info or debug.", check_level },
 };

@@ -56,6 +56,8 @@ struct conf {
 	int64_t		 c_auth_gc_interval;
 	int64_t		 c_gc_interval;
 	int64_t		 c_sub_gc_age;
+	int64_t		 c_allow_anonymous;
+	int64_t		 c_anon_ttl;
 	char		*c_log_level;
 	struct netlist	 c_trusted_nets;
 	struct netlist	 c_admin_nets;
@@ -73,6 +75,7 @@ struct req {
 	char				 rq_peer[64];
 	struct timespec			 rq_start;
 	int				 rq_authed;
+	char				 rq_authid[256];	/* as used */
 	struct ecs_participant		 rq_caller;
 	int				 rq_admin;
 	int				 rq_wrote;	/* took part in a batch */
@@ -148,7 +151,9 @@ int	 req_query_flag(struct req *, const char *key, char *val, size_t);
 int	 req_flag(struct req *, const char *key, char *val, size_t);
 
 /* authn.c */
-int	 authn_participant(struct req *);
+#define AUTHN_COOKIES	0x01
+#define AUTHN_TTL	0x02
+int	 authn_participant(struct req *, int);
 int	 authn_admin(struct req *);
 
 /* route.c */
@@ -157,6 +162,9 @@ void	 route_dispatch(struct req *);
 /* res_messages.c */
 void	 res_messages(struct req *, const struct ecs_resource *, char **seg,
 	    int nseg);
+
+/* res_subparticipants.c */
+void	 res_subparticipants(struct req *, char **seg, int nseg, int fmt);
 
 /* res_sys.c */
 void	 res_events(struct req *, int fifo, int fmt);

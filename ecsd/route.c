@@ -102,26 +102,39 @@ route_sys(struct req *rq, char **seg, int n, int legacy)
 	n -= base;
 	seg += base;
 	if (n == 1 && strcmp(seg[0], "memberships") == 0) {
-		if (allow(rq, M_GET) == 0 && authn_participant(rq) == 0)
+		if (allow(rq, M_GET) == 0 && authn_participant(rq, AUTHN_COOKIES) == 0)
 			res_memberships(rq, fmt);
 		return;
 	}
 	if (n == 1 && strcmp(seg[0], "events") == 0) {
-		if (allow(rq, M_GET) == 0 && authn_participant(rq) == 0)
+		if (allow(rq, M_GET) == 0 &&
+		    authn_participant(rq, AUTHN_COOKIES) == 0)
 			res_events(rq, 0, fmt);
 		return;
 	}
 	if (n == 2 && strcmp(seg[0], "events") == 0 &&
 	    strcmp(seg[1], "fifo") == 0) {
 		if (allow(rq, M_GET | M_POST) == 0 &&
-		    authn_participant(rq) == 0)
+		    authn_participant(rq, AUTHN_COOKIES) == 0)
 			res_events(rq, 1, fmt);
 		return;
 	}
 	if (!legacy && n == 1 && strcmp(seg[0], "configs") == 0) {
 		if (allow(rq, M_GET | M_POST) == 0 &&
-		    authn_participant(rq) == 0)
+		    authn_participant(rq, AUTHN_COOKIES) == 0)
 			res_configs(rq, fmt);
+		return;
+	}
+	if (!legacy && n == 1 && strcmp(seg[0], "subparticipants") == 0) {
+		if (allow(rq, M_GET | M_POST) == 0 &&
+		    authn_participant(rq, 0) == 0)
+			res_subparticipants(rq, seg, n, fmt);
+		return;
+	}
+	if (!legacy && n == 2 && strcmp(seg[0], "subparticipants") == 0) {
+		if (allow(rq, M_GET | M_PUT | M_DEL) == 0 &&
+		    authn_participant(rq, 0) == 0)
+			res_subparticipants(rq, seg, n, fmt);
 		return;
 	}
 	not_found(rq);
@@ -197,7 +210,8 @@ route_dispatch(struct req *rq)
 		not_found(rq);
 		goto done;
 	}
-	if (allow(rq, mask) == 0 && authn_participant(rq) == 0)
+	if (allow(rq, mask) == 0 &&
+	    authn_participant(rq, AUTHN_COOKIES | AUTHN_TTL) == 0)
 		res_messages(rq, &r, seg, n);
 done:
 	free(copy);

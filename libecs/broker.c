@@ -1128,3 +1128,261 @@ broker_gc_participants(struct store *s, time_t now, time_t sub_age, int *n)
 	ivec_free(&ids);
 	return e;
 }
+
+/* --- anonymous participants (4.4) and subparticipants (12.5) ------------- */
+
+enum ecs_err
+broker_anonymous_create(struct store *s, time_t ttl, char *cookie,
+    int64_t *pid)
+{
+	struct ecs_newpart	 np;
+	int64_t			 org, cid, mid;
+	enum ecs_err		 e;
+
+	if ((e = rand_hex(cookie, 20)) != ECS_OK ||
+	    (e = store_org_by_name(s, "not available", &org)) != ECS_OK ||
+	    (e = store_community_by_name(s, "public", &cid)) != ECS_OK)
+		return e;
+	memset(&np, 0, sizeof(np));
+	np.np_name = cookie;
+	np.np_desc = "Anonymous Participant";
+	np.np_dns = "N/A";
+	np.np_email = "N/A";
+	np.np_org = org;
+	np.np_events = 1;
+	np.np_ptype = "anonym";
+	np.np_ttl = ttl;
+	if ((e = store_participant_add(s, &np, pid)) != ECS_OK ||
+	    (e = store_identity_add(s, cookie, "Cookie Identifier", *pid)) !=
+	    ECS_OK ||
+	    (e = store_membership_add(s, *pid, cid, &mid)) != ECS_OK)
+		return e;
+	return broker_postroute(s, mid);
+}
+
+/* The settings of a subparticipant body: what create and update read. */
+struct subdoc {
+	const char	*sd_realm;
+	int		 sd_selfrouting;
+	int		 sd_events;
+	struct ivec	 sd_cids;
+};
+
+static int
+truthy(const struct json *v)
+{
+	const char	*t;
+
+	if (json_type(v) == JSON_TRUE)
+		return 1;
+	if (json_type(v) == JSON_NUMBER) {
+		int64_t n;
+
+		return json_int(v, &n) == 0 && n == 1;
+	}
+	if ((t = json_string(v)) == NULL)
+		return 0;
+	return strcmp(t, "1") == 0 || strcmp(t, "t") == 0 ||
+	    strcmp(t, "true") == 0 || strcmp(t, "TRUE") == 0;
+}
+
+static enum ecs_err
+subdoc_read(struct store *s, const struct ecs_participant *parent,
+    const struct json *doc, struct subdoc *sd, struct ecs_error *err)
+{
+	const struct json	*v, *cs;
+	struct ivec		 mine;
+	struct buf		 bad;
+	const char		*t, *name;
+	int64_t			 cid;
+	size_t			 i;
+	enum ecs_err		 e = ECS_OK;
+	char			 num[32];
+
+	memset(sd, 0, sizeof(*sd));
+	sd->sd_events = 1;
+	if (json_type(doc) != JSON_OBJECT)
+		return ECS_OK;
+	if ((v = json_get(doc, "realm")) != NULL)
+		sd->sd_realm = json_string(v);
+	if ((v = json_get(doc, "community_selfrouting")) != NULL)
+		sd->sd_selfrouting = truthy(v);
+	if ((v = json_get(doc, "events")) != NULL) {
+		/* JSON booleans are honoured; "false", "0" disable. */
+		if (json_type(v) == JSON_FALSE)
+			sd->sd_events = 0;
+		else if ((t = json_string(v)) != NULL && (strcmp(t, "false") ==
+		    0 || strcmp(t, "0") == 0 || strcmp(t, "f") == 0))
+			sd->sd_events = 0;
+	}
+	cs = json_get(doc, "communities");
+	if (json_type(cs) != JSON_ARRAY)
+		return ECS_OK;
+	for (i = 0; i < json_len(cs); i++) {
+		v = json_at(cs, i);
+		if (json_type(v) == JSON_NUMBER) {
+			if (json_int(v, &cid) != 0 ||
+			    store_community_exists(s, cid) != ECS_OK) {
+				snprintf(num, sizeof(num), "%s",
+				    json_int(v, &cid) == 0 ? "" : "?");
+				if (num[0] == '\0')
+					snprintf(num, sizeof(num), "%lld",
+					    (long long)cid);
+				e = ECS_EINVAL;
+				broker_fail(err, e, "You provided at least one "
+				    "unknown community for a subparticipant "
+				    "creation.\nFollowing community is unknown "
+				    "(either a cid or a community name): %s\n",
+				    num);
+				goto fail;
+			}
+		} else if ((name = json_string(v)) != NULL) {
+			if (store_community_by_name(s, name, &cid) != ECS_OK) {
+				e = ECS_EINVAL;
+				broker_fail(err, e, "You provided at least one "
+				    "unknown community for a subparticipant "
+				    "creation.\nFollowing community is unknown "
+				    "(either a cid or a community name): %s\n",
+				    name);
+				goto fail;
+			}
+		} else
+			continue;
+		if ((e = ivec_push_unique(&sd->sd_cids, cid)) != ECS_OK)
+			goto fail;
+	}
+	memset(&mine, 0, sizeof(mine));
+	buf_init(&bad, 0);
+	e = store_participant_cids(s, parent->p_id, &mine);
+	for (i = 0; e == ECS_OK && i < sd->sd_cids.iv_n; i++) {
+		if (ivec_has(&mine, sd->sd_cids.iv_v[i]))
+			continue;
+		if ((e = store_community_name(s, sd->sd_cids.iv_v[i], &bad)) !=
+		    ECS_OK)
+			break;
+	}
+	ivec_free(&mine);
+	if (e == ECS_OK && bad.b_len > 0) {
+		e = broker_fail(err, ECS_EINVAL, "The subparticipant's "
+		    "communities must be a subset of its parent.\nFollowing "
+		    "communities are not allowed: %s\n", buf_str(&bad));
+	} else if (e != ECS_OK)
+		e = store_fail(err, e);
+	buf_free(&bad);
+	if (e == ECS_OK)
+		return ECS_OK;
+fail:
+	ivec_free(&sd->sd_cids);
+	return e;
+}
+
+/* Make the subparticipant's memberships exactly sd's communities. */
+static enum ecs_err
+subpart_memberships(struct store *s, int64_t pid, const struct ivec *want)
+{
+	struct ivec	 have;
+	int64_t		 mid;
+	size_t		 i;
+	enum ecs_err	 e;
+
+	memset(&have, 0, sizeof(have));
+	e = store_participant_cids(s, pid, &have);
+	for (i = 0; e == ECS_OK && i < have.iv_n; i++) {
+		if (ivec_has(want, have.iv_v[i]))
+			continue;
+		if ((e = store_member_mid(s, pid, have.iv_v[i], &mid)) ==
+		    ECS_OK)
+			e = store_membership_delete(s, mid);
+	}
+	for (i = 0; e == ECS_OK && i < want->iv_n; i++) {
+		if (ivec_has(&have, want->iv_v[i]))
+			continue;
+		if ((e = store_membership_add(s, pid, want->iv_v[i], &mid)) ==
+		    ECS_OK)
+			e = broker_postroute(s, mid);
+	}
+	ivec_free(&have);
+	return e;
+}
+
+enum ecs_err
+broker_subpart_create(struct store *s, const struct ecs_participant *parent,
+    const struct json *doc, int64_t *sid, struct ecs_error *err)
+{
+	struct subdoc		 sd;
+	struct ecs_newpart	 np;
+	char			 authid[40], name[300], desc[600];
+	int64_t			 pid;
+	enum ecs_err		 e;
+
+	if ((e = subdoc_read(s, parent, doc, &sd, err)) != ECS_OK)
+		return e;
+	if ((e = rand_hex(authid, 16)) != ECS_OK)
+		goto fail;
+	memset(&np, 0, sizeof(np));
+	snprintf(name, sizeof(name), "Subparticipant (new:%s)", authid);
+	np.np_name = name;
+	np.np_dns = "N/A";
+	np.np_email = parent->p_email;
+	np.np_org = parent->p_org_id;
+	np.np_selfrouting = sd.sd_selfrouting;
+	np.np_events = sd.sd_events;
+	np.np_ptype = "sub";
+	if ((e = store_participant_add(s, &np, &pid)) != ECS_OK ||
+	    (e = store_subpart_add(s, pid, parent->p_id, sd.sd_realm, sid)) !=
+	    ECS_OK)
+		goto fail;
+	snprintf(name, sizeof(name), "Subparticipant (id:%lld)",
+	    (long long)*sid);
+	snprintf(desc, sizeof(desc), "Created from \"%s\" (pid:%lld)",
+	    parent->p_name, (long long)parent->p_id);
+	if ((e = store_participant_rename(s, pid, name, desc)) != ECS_OK ||
+	    (e = store_identity_add(s, authid, "Randomized authid", pid)) !=
+	    ECS_OK ||
+	    (e = subpart_memberships(s, pid, &sd.sd_cids)) != ECS_OK)
+		goto fail;
+	ivec_free(&sd.sd_cids);
+	return ECS_OK;
+fail:
+	ivec_free(&sd.sd_cids);
+	return store_fail(err, e);
+}
+
+enum ecs_err
+broker_subpart_update(struct store *s, const struct ecs_participant *parent,
+    int64_t sid, const struct json *doc, struct ecs_error *err)
+{
+	struct subdoc		 sd;
+	struct ecs_subpart	 sp;
+	enum ecs_err		 e;
+
+	if ((e = store_subpart_get(s, sid, &sp)) != ECS_OK)
+		return store_fail(err, e);
+	if ((e = subdoc_read(s, parent, doc, &sd, err)) != ECS_OK)
+		return e;
+	if ((e = store_subpart_set(s, sid, sd.sd_realm, sd.sd_selfrouting,
+	    sd.sd_events)) == ECS_OK)
+		e = subpart_memberships(s, sp.sp_pid, &sd.sd_cids);
+	ivec_free(&sd.sd_cids);
+	return e == ECS_OK ? ECS_OK : store_fail(err, e);
+}
+
+enum ecs_err
+broker_subpart_owned(struct store *s, int64_t parent, const char *sidtext,
+    struct ecs_subpart *sp, struct ecs_error *err)
+{
+	int64_t		 sid;
+	enum ecs_err	 e;
+
+	if (util_parse_i64(sidtext, 1, INT64_MAX, &sid) != 0 ||
+	    (e = store_subpart_get(s, sid, sp)) == ECS_ENOTFOUND)
+		return broker_fail(err, ECS_ENOTFOUND,
+		    "Couldn't find Subparticipant with ID=%s", sidtext);
+	if (e != ECS_OK)
+		return store_fail(err, e);
+	if (sp->sp_parent != parent)
+		return broker_fail(err, ECS_EDENIED, "You are not allowed to "
+		    "access this subparticipant because you are not its "
+		    "parent/creator.");
+	return ECS_OK;
+}

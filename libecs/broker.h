@@ -87,6 +87,20 @@ enum ecs_err	 broker_participant_reset(struct store *, int64_t pid);
 enum ecs_err	 broker_admin_settle(struct store *);
 enum ecs_err	 broker_apply(struct store *, const struct json *,
 		    struct jw *, struct ecs_error *);
+/* A new anonymous participant joined to public (4.4); cookie: 41 bytes. */
+enum ecs_err	 broker_anonymous_create(struct store *, time_t ttl,
+		    char *cookie, int64_t *pid);
+/* Subparticipants (12.5): doc may be NULL for all defaults. */
+enum ecs_err	 broker_subpart_create(struct store *,
+		    const struct ecs_participant *parent, const struct json *,
+		    int64_t *sid, struct ecs_error *);
+enum ecs_err	 broker_subpart_update(struct store *,
+		    const struct ecs_participant *parent, int64_t sid,
+		    const struct json *, struct ecs_error *);
+/* The record of sid if the parent owns it; texts of 12.5 otherwise. */
+enum ecs_err	 broker_subpart_owned(struct store *, int64_t parent,
+		    const char *sidtext, struct ecs_subpart *,
+		    struct ecs_error *);
 enum ecs_err	 broker_gc_auths(struct store *, time_t, int *);
 enum ecs_err	 broker_gc_participants(struct store *, time_t, time_t,
 		    int *);

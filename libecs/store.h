@@ -51,6 +51,28 @@ struct ecs_participant {
 	char	 p_ptype[16];		/* "" for null */
 	char	 p_abbr[128];		/* organization abbreviation */
 	char	 p_name[256];
+	char	 p_email[256];
+};
+
+/* A participant to create (anonymous and subparticipants). */
+struct ecs_newpart {
+	const char	*np_name;
+	const char	*np_desc;
+	const char	*np_dns;
+	const char	*np_email;
+	int64_t		 np_org;
+	int		 np_selfrouting;
+	int		 np_events;
+	const char	*np_ptype;
+	time_t		 np_ttl;	/* 0: none */
+};
+
+struct ecs_subpart {
+	int64_t	 sp_id;
+	int64_t	 sp_pid;
+	int64_t	 sp_parent;
+	int	 sp_has_realm;
+	char	 sp_realm[1024];
 };
 
 /* A message; body and content type owned by it (store_msg_clear). */
@@ -112,11 +134,35 @@ enum ecs_err	 store_participant_get(struct store *, int64_t,
 enum ecs_err	 store_participant_flags(struct store *, int64_t, int events,
 		    int selfrouting);
 enum ecs_err	 store_participant_delete(struct store *, int64_t);
+enum ecs_err	 store_participant_add(struct store *,
+		    const struct ecs_newpart *, int64_t *);
+enum ecs_err	 store_participant_rename(struct store *, int64_t,
+		    const char *name, const char *desc);
+enum ecs_err	 store_participant_set_ttl(struct store *, int64_t, time_t);
+enum ecs_err	 store_identity_add(struct store *, const char *name,
+		    const char *desc, int64_t pid);
+enum ecs_err	 store_org_by_name(struct store *, const char *, int64_t *);
+enum ecs_err	 store_membership_add(struct store *, int64_t pid,
+		    int64_t cid, int64_t *mid);
+enum ecs_err	 store_membership_delete(struct store *, int64_t mid);
+
+/* Subparticipant records. */
+enum ecs_err	 store_subpart_add(struct store *, int64_t pid, int64_t parent,
+		    const char *realm, int64_t *sid);
+enum ecs_err	 store_subpart_get(struct store *, int64_t sid,
+		    struct ecs_subpart *);
+enum ecs_err	 store_subpart_list(struct store *, int64_t parent,
+		    struct ivec *);
+enum ecs_err	 store_subpart_set(struct store *, int64_t sid,
+		    const char *realm, int selfrouting, int events);
+enum ecs_err	 store_subpart_json(struct store *, int64_t sid, struct jw *);
 
 /* Communities and memberships. */
 enum ecs_err	 store_community_by_name(struct store *, const char *,
 		    int64_t *);
 enum ecs_err	 store_community_exists(struct store *, int64_t);
+/* Append ", name" (no comma when out is empty) of community cid to out. */
+enum ecs_err	 store_community_name(struct store *, int64_t, struct buf *);
 enum ecs_err	 store_mid_community(struct store *, int64_t mid, int64_t *cid);
 /* The participant's membership in a community, or ECS_ENOTFOUND. */
 enum ecs_err	 store_member_mid(struct store *, int64_t pid, int64_t cid,

@@ -450,7 +450,7 @@ store_participant_get(struct store *s, int64_t pid,
 	enum ecs_err	 e = ECS_OK;
 
 	if ((stmt = st(s, "SELECT p.id, p.organization_id, p.selfrouting, "
-	    "p.events, p.ptype, o.abbr, p.name FROM participants p "
+	    "p.events, p.ptype, o.abbr, p.name, p.email FROM participants p "
 	    "JOIN organizations o ON o.id = p.organization_id "
 	    "WHERE p.id = ?")) == NULL)
 		return ECS_ESTORE;
@@ -465,6 +465,7 @@ store_participant_get(struct store *s, int64_t pid,
 		copy_col(stmt, 4, p->p_ptype, sizeof(p->p_ptype));
 		copy_col(stmt, 5, p->p_abbr, sizeof(p->p_abbr));
 		copy_col(stmt, 6, p->p_name, sizeof(p->p_name));
+		copy_col(stmt, 7, p->p_email, sizeof(p->p_email));
 	} else
 		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
 	sqlite3_reset(stmt);
@@ -529,6 +530,26 @@ store_community_exists(struct store *s, int64_t cid)
 
 	return query_i(s, "SELECT id FROM communities WHERE id = ?", 1, cid,
 	    0, &x);
+}
+
+enum ecs_err
+store_community_name(struct store *s, int64_t cid, struct buf *out)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT name FROM communities WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, cid);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		buf_printf(out, "%s%s", out->b_len ? ", " : "",
+		    (const char *)sqlite3_column_text(stmt, 0));
+	else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
 }
 
 enum ecs_err
@@ -2103,4 +2124,284 @@ store_sent_all(struct store *s, int64_t pid, struct ivec *v)
 {
 	return query_iv(s, "SELECT id FROM messages WHERE sender_id = ? AND "
 	    "removed = 0 ORDER BY id", 1, pid, 0, v);
+}
+
+/* --- anonymous participants and subparticipants --------------------------- */
+
+enum ecs_err
+store_participant_add(struct store *s, const struct ecs_newpart *np,
+    int64_t *pid)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((stmt = st(s, "INSERT INTO participants (name, description, dns, "
+	    "email, organization_id, selfrouting, events, ptype, ttl, "
+	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+	    "strftime('%s','now'), strftime('%s','now'))")) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, np->np_name);
+	bind_text(stmt, 2, np->np_desc ? np->np_desc : "");
+	bind_text(stmt, 3, np->np_dns ? np->np_dns : "");
+	bind_text(stmt, 4, np->np_email ? np->np_email : "");
+	sqlite3_bind_int64(stmt, 5, np->np_org);
+	sqlite3_bind_int(stmt, 6, np->np_selfrouting != 0);
+	sqlite3_bind_int(stmt, 7, np->np_events != 0);
+	bind_text(stmt, 8, np->np_ptype);
+	if (np->np_ttl != 0)
+		sqlite3_bind_int64(stmt, 9, np->np_ttl);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	if (rc != SQLITE_DONE)
+		return sql_err(s, rc);
+	*pid = sqlite3_last_insert_rowid(s->st_db);
+	return ECS_OK;
+}
+
+enum ecs_err
+store_participant_rename(struct store *s, int64_t pid, const char *name,
+    const char *desc)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((stmt = st(s, "UPDATE participants SET name = ?, description = ? "
+	    "WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, name);
+	bind_text(stmt, 2, desc);
+	sqlite3_bind_int64(stmt, 3, pid);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? ECS_OK : sql_err(s, rc);
+}
+
+enum ecs_err
+store_participant_set_ttl(struct store *s, int64_t pid, time_t ttl)
+{
+	return exec_i(s, "UPDATE participants SET ttl = ? WHERE id = ?", 2,
+	    ttl, pid, 0);
+}
+
+enum ecs_err
+store_identity_add(struct store *s, const char *name, const char *desc,
+    int64_t pid)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((stmt = st(s, "INSERT INTO identities (name, description, "
+	    "participant_id) VALUES (?, ?, ?)")) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, name);
+	bind_text(stmt, 2, desc);
+	sqlite3_bind_int64(stmt, 3, pid);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? ECS_OK : sql_err(s, rc);
+}
+
+enum ecs_err
+store_org_by_name(struct store *s, const char *name, int64_t *id)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT id FROM organizations WHERE name = ?")) ==
+	    NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, name);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*id = sqlite3_column_int64(stmt, 0);
+	else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
+enum ecs_err
+store_membership_add(struct store *s, int64_t pid, int64_t cid, int64_t *mid)
+{
+	enum ecs_err	 e;
+
+	e = exec_i(s, "INSERT INTO memberships (participant_id, community_id) "
+	    "VALUES (?, ?)", 2, pid, cid, 0);
+	if (e != ECS_OK)
+		return e;
+	*mid = sqlite3_last_insert_rowid(s->st_db);
+	return ECS_OK;
+}
+
+enum ecs_err
+store_membership_delete(struct store *s, int64_t mid)
+{
+	return exec_i(s, "DELETE FROM memberships WHERE id = ?", 1, mid, 0, 0);
+}
+
+enum ecs_err
+store_subpart_add(struct store *s, int64_t pid, int64_t parent,
+    const char *realm, int64_t *sid)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((stmt = st(s, "INSERT INTO subparticipants (participant_id, "
+	    "parent_id, realm) VALUES (?, ?, ?)")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, pid);
+	sqlite3_bind_int64(stmt, 2, parent);
+	bind_text(stmt, 3, realm);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sql_err(s, rc);
+	*sid = sqlite3_last_insert_rowid(s->st_db);
+	return ECS_OK;
+}
+
+enum ecs_err
+store_subpart_get(struct store *s, int64_t sid, struct ecs_subpart *sp)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT id, participant_id, parent_id, realm "
+	    "FROM subparticipants WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, sid);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		memset(sp, 0, sizeof(*sp));
+		sp->sp_id = sqlite3_column_int64(stmt, 0);
+		sp->sp_pid = sqlite3_column_int64(stmt, 1);
+		sp->sp_parent = sqlite3_column_int64(stmt, 2);
+		sp->sp_has_realm = sqlite3_column_type(stmt, 3) != SQLITE_NULL;
+		copy_col(stmt, 3, sp->sp_realm, sizeof(sp->sp_realm));
+	} else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
+enum ecs_err
+store_subpart_list(struct store *s, int64_t parent, struct ivec *v)
+{
+	return query_iv(s, "SELECT id FROM subparticipants WHERE parent_id = ? "
+	    "ORDER BY id", 1, parent, 0, v);
+}
+
+enum ecs_err
+store_subpart_set(struct store *s, int64_t sid, const char *realm,
+    int selfrouting, int events)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e;
+
+	if ((stmt = st(s, "UPDATE subparticipants SET realm = ? "
+	    "WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, realm);
+	sqlite3_bind_int64(stmt, 2, sid);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sql_err(s, rc);
+	e = exec_i(s, "UPDATE participants SET selfrouting = ?, events = ?, "
+	    "updated_at = strftime('%s','now') WHERE id = "
+	    "(SELECT participant_id FROM subparticipants WHERE id = ?)", 3,
+	    selfrouting, events, sid);
+	return e;
+}
+
+enum ecs_err
+store_subpart_json(struct store *s, int64_t sid, struct jw *w)
+{
+	struct ecs_subpart	 sp;
+	sqlite3_stmt		*stmt, *ps;
+	enum ecs_err		 e;
+	int			 rc;
+
+	if ((e = store_subpart_get(s, sid, &sp)) != ECS_OK)
+		return e;
+	if ((stmt = st(s, "SELECT name, description, dns, email, selfrouting, "
+	    "events FROM participants WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, sp.sp_pid);
+	if ((rc = sqlite3_step(stmt)) != SQLITE_ROW) {
+		sqlite3_reset(stmt);
+		return rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	}
+	jw_obj_open(w);
+	jw_col_str(w, "name", stmt, 0);
+	jw_col_str(w, "description", stmt, 1);
+	jw_key(w, "auth_ids");
+	jw_arr_open(w);
+	if ((ps = st(s, "SELECT name, description FROM identities "
+	    "WHERE participant_id = ? ORDER BY id")) == NULL) {
+		sqlite3_reset(stmt);
+		return ECS_ESTORE;
+	}
+	sqlite3_bind_int64(ps, 1, sp.sp_pid);
+	while (sqlite3_step(ps) == SQLITE_ROW) {
+		jw_obj_open(w);
+		jw_col_str(w, "auth_id", ps, 0);
+		jw_col_str(w, "desc", ps, 1);
+		jw_obj_close(w);
+	}
+	sqlite3_reset(ps);
+	jw_arr_close(w);
+	jw_col_str(w, "dns", stmt, 2);
+	jw_col_str(w, "email", stmt, 3);
+	jw_kbool(w, "community_selfrouting", sqlite3_column_int(stmt, 4));
+	jw_kbool(w, "events", sqlite3_column_int(stmt, 5));
+	sqlite3_reset(stmt);
+	jw_key(w, "memberships");
+	jw_arr_open(w);
+	if ((stmt = st(s, "SELECT c.name, c.description, c.id, p.name, "
+	    "p.description, p.email, p.dns, m.id, o.name, o.abbr, p.id, p.ptype "
+	    "FROM memberships m JOIN communities c ON c.id = m.community_id "
+	    "JOIN participants p ON p.id = m.participant_id "
+	    "JOIN organizations o ON o.id = p.organization_id "
+	    "WHERE m.participant_id = ? ORDER BY m.id")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, sp.sp_pid);
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		jw_obj_open(w);
+		jw_key(w, "community");
+		jw_obj_open(w);
+		jw_col_str(w, "name", stmt, 0);
+		jw_col_str(w, "description", stmt, 1);
+		jw_kint(w, "cid", sqlite3_column_int64(stmt, 2));
+		jw_obj_close(w);
+		jw_key(w, "participants");
+		jw_arr_open(w);
+		jw_obj_open(w);
+		jw_col_str(w, "name", stmt, 3);
+		jw_col_str(w, "description", stmt, 4);
+		jw_col_str(w, "email", stmt, 5);
+		jw_col_str(w, "dns", stmt, 6);
+		jw_kint(w, "mid", sqlite3_column_int64(stmt, 7));
+		jw_key(w, "org");
+		jw_obj_open(w);
+		jw_col_str(w, "name", stmt, 8);
+		jw_col_str(w, "abbr", stmt, 9);
+		jw_obj_close(w);
+		jw_kbool(w, "itsyou", 1);
+		jw_kint(w, "pid", sqlite3_column_int64(stmt, 10));
+		jw_col_str(w, "type", stmt, 11);
+		jw_obj_close(w);
+		jw_arr_close(w);
+		jw_obj_close(w);
+	}
+	sqlite3_reset(stmt);
+	jw_arr_close(w);
+	jw_key(w, "realm");
+	jw_str(w, sp.sp_has_realm ? sp.sp_realm : NULL);
+	jw_obj_close(w);
+	return rc == SQLITE_DONE ? ECS_OK : sql_err(s, rc);
 }

@@ -338,6 +338,18 @@ subtest 'delete as last receiver of a non-postrouted message disposes it' => sub
 	unlike($p1->get("$RS?sender=true")->{body}, qr{^results/$id$}m, 'not listed');
 };
 
+subtest 'receiver DELETE through two memberships: parallel receiver headers' => sub {
+	my $id = create_ok($p1, $RS, comms => ['SUV', 'WUV'], body => 'two links');
+	my $r = $p2->delete("$RS/$id");
+	is($r->{status}, 200, 'DELETE 200');
+	my @c = split /,/, $r->{headers}{'x-ecsreceivercommunities'} // '';
+	my @s = split /,/, $r->{headers}{'x-ecssender'} // '';
+	my %sender_in = ($d->cid('SUV') => $d->mid(P1 => 'SUV'), $d->cid('WUV') => $d->mid(P1 => 'WUV'));
+	is_deeply([sort @c], [sort { $a <=> $b } $d->cid('SUV'), $d->cid('WUV')], 'both communities');
+	is_deeply([map { $sender_in{$_} } @c], \@s, 'X-EcsSender parallel');
+	err_ok($p2->get("$RS/$id"), 404, ERR('bad_id'), 'all links went; disposed');
+};
+
 subtest 'uninvolved DELETE is 404 with the receiver text' => sub {
 	my $id = create_ok($p1, $RS, mids => [$d->mid(P2 => 'WUV')], body => 'r');
 	err_ok($p4->delete("$RS/$id"), 404, qq{you are not a receiver of "numlab/results/$id"}, 'stranger DELETE');

@@ -32,7 +32,8 @@ our $ADMIN_PASSWORD = 'test-admin-pw';
 our $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
 
 my @BAD_LOG = (qr/AddressSanitizer/, qr/LeakSanitizer/, qr/runtime error/,
-    qr/ERROR SUMMARY: [1-9]/, qr/fatal/i);
+    qr/ERROR SUMMARY: [1-9]/, qr/fatal/i,
+    qr/^==\d+== (?:Invalid (?:read|write|free)|Conditional jump|Use of uninitialised|Syscall param|Mismatched free)/);
 
 # Find the daemon binary.
 sub _binary {
