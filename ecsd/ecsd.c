@@ -180,7 +180,8 @@ main(int argc, char *argv[])
 		case 'o':
 			if (novr == 64) {
 				fprintf(stderr, "ecsd: too many options\n");
-				return 2;
+				rc = 2;
+				goto out;
 			}
 			if (ch == 'o')
 				ovr[novr++] = strdup(optarg);
@@ -189,15 +190,18 @@ main(int argc, char *argv[])
 
 				if (asprintf(&s, "%s=%s", ch == 'D' ?
 				    "datadir" : "listen", optarg) == -1)
-					return 1;
+					goto out;
 				ovr[novr++] = s;
 			}
-			if (ovr[novr - 1] == NULL)
-				return 1;
+			if (ovr[novr - 1] == NULL) {
+				novr--;
+				goto out;
+			}
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			rc = 0;
+			goto out;
 		case 'n':
 			check = 1;
 			break;
@@ -206,15 +210,18 @@ main(int argc, char *argv[])
 			break;
 		case 'V':
 			printf("ecsd %s\n", PACKAGE_VERSION);
-			return 0;
+			rc = 0;
+			goto out;
 		default:
 			usage(stderr);
-			return 2;
+			rc = 2;
+			goto out;
 		}
 	}
 	if (optind != argc) {
 		usage(stderr);
-		return 2;
+		rc = 2;
+		goto out;
 	}
 	if (cfile != NULL && conf_load(&env.e_conf, cfile) != 0)
 		goto out;

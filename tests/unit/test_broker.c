@@ -70,7 +70,7 @@ struct fx {
 	struct ecs_resource	 f_ex;		/* numlab/exercises */
 	struct ecs_resource	 f_co;		/* numlab/courses, postrouted */
 	struct ecs_resource	 f_auths;	/* sys/auths */
-	char			 f_applied[200];	/* answer of the apply */
+	char			 f_applied[200];	/* apply's answer */
 };
 
 static void	 teardown_fx(struct fx *);
@@ -190,7 +190,16 @@ teardown(void **state)
 	return 0;
 }
 
-/* --- helpers --------------------------------------------------------------- */
+/* --- helpers -------------------------------------------------------------- */
+
+static struct json *
+parse(const char *text)
+{
+	struct json	*j = NULL;
+
+	assert_int_equal(json_parse(text, strlen(text), &j), ECS_OK);
+	return j;
+}
 
 /* The membership of participant i in community cid. */
 static int64_t
@@ -243,8 +252,8 @@ post(struct fx *f, int i, const struct ecs_resource *r, const char *hmids,
 
 /* A create that must succeed; the message id. */
 static int64_t
-create_msg(struct fx *f, int i, const struct ecs_resource *r, const char *hmids,
-    const char *hcomms)
+create_msg(struct fx *f, int i, const struct ecs_resource *r,
+    const char *hmids, const char *hcomms)
 {
 	struct ecs_error	 err;
 	int64_t			 id;
@@ -390,7 +399,7 @@ find_fails(struct fx *f, const struct ecs_resource *r, const char *idtext,
 	assert_string_equal(err.e_msg, want);
 }
 
-/* --- addressing (7) --------------------------------------------------------- */
+/* --- addressing (7) ------------------------------------------------------- */
 
 static void
 create_by_community_links_every_member_except_the_sender(void **state)
@@ -439,8 +448,7 @@ create_by_community_includes_a_selfrouting_sender(void **state)
 }
 
 static void
-create_by_community_with_only_the_sender_succeeds_without_receivers(
-    void **state)
+a_community_of_only_the_sender_gives_no_receivers(void **state)
 {
 	struct fx	*f = *state;
 	int64_t		 id;
@@ -451,8 +459,7 @@ create_by_community_with_only_the_sender_succeeds_without_receivers(
 }
 
 static void
-create_by_membership_links_only_mids_in_the_senders_communities(
-    void **state)
+create_by_mid_links_only_mids_in_the_senders_communities(void **state)
 {
 	struct fx	*f = *state;
 	char		 h[64], r[64];
@@ -473,8 +480,8 @@ create_by_membership_links_only_mids_in_the_senders_communities(
 	assert_int_equal(nevents(f, 2, id, EV_CREATED), 1);
 
 	/* Both headers: a membership reached twice is linked once. */
-	id = create_msg(f, 1, &f->f_ex, mids(h, sizeof(h), mid(f, 2, f->f_alpha), 0),
-	    "alpha");
+	id = create_msg(f, 1, &f->f_ex, mids(h, sizeof(h),
+	    mid(f, 2, f->f_alpha), 0), "alpha");
 	assert_string_equal(receivers(f, id, r, sizeof(r)), "p2,p4");
 	assert_int_equal(nlinks(f, id), 2);
 }
@@ -500,8 +507,7 @@ create_outside_the_senders_communities_is_forbidden(void **state)
 }
 
 static void
-create_with_bad_headers_or_content_is_refused_with_the_protocol_texts(
-    void **state)
+bad_headers_or_content_are_refused_with_protocol_texts(void **state)
 {
 	struct fx	*f = *state;
 	struct ivec	 sent;
@@ -537,11 +543,10 @@ create_with_bad_headers_or_content_is_refused_with_the_protocol_texts(
 	assert_int_equal(nevents(f, 2, 0, 0), 0);
 }
 
-/* --- queues (6.8) ---------------------------------------------------------- */
+/* --- queues (6.8) --------------------------------------------------------- */
 
 static void
-queue_pop_returns_the_oldest_and_removes_it_for_that_receiver_only(
-    void **state)
+pop_takes_the_oldest_away_from_that_receiver_only(void **state)
 {
 	struct fx		*f = *state;
 	struct ecs_view		 v;
@@ -606,11 +611,10 @@ queue_pop_returns_the_oldest_and_removes_it_for_that_receiver_only(
 	broker_view_clear(&v);
 }
 
-/* --- deletion (6.7) ---------------------------------------------------------- */
+/* --- deletion (6.7) ------------------------------------------------------- */
 
 static void
-delete_as_receiver_removes_only_the_callers_links_without_events(
-    void **state)
+receiver_delete_drops_only_its_links_without_events(void **state)
 {
 	struct fx		*f = *state;
 	struct ecs_view		 v;
@@ -633,11 +637,13 @@ delete_as_receiver_removes_only_the_callers_links_without_events(
 	assert_int_equal(msg_state(f, id), 1);
 
 	/* Not involved any more: the receiver text, 404. */
-	assert_int_equal(delete_msg(f, 4, &f->f_ex, id, &v, &err), ECS_ENOTFOUND);
+	assert_int_equal(delete_msg(f, 4, &f->f_ex, id, &v, &err),
+	    ECS_ENOTFOUND);
 	snprintf(r, sizeof(r), "you are not a receiver of "
 	    "\"numlab/exercises/%lld\"", (long long)id);
 	assert_string_equal(err.e_msg, r);
-	assert_int_equal(delete_msg(f, 5, &f->f_ex, id, &v, &err), ECS_ENOTFOUND);
+	assert_int_equal(delete_msg(f, 5, &f->f_ex, id, &v, &err),
+	    ECS_ENOTFOUND);
 	assert_string_equal(err.e_msg, r);
 }
 
@@ -695,7 +701,7 @@ a_sender_that_also_receives_deletes_twice(void **state)
 	assert_int_equal(msg_state(f, id), 2);
 }
 
-/* --- update (6.6) ------------------------------------------------------------- */
+/* --- update (6.6) --------------------------------------------------------- */
 
 static void
 update_sends_updated_destroyed_and_created_events(void **state)
@@ -706,8 +712,8 @@ update_sends_updated_destroyed_and_created_events(void **state)
 	char			 h[64], r[64];
 	int64_t			 id;
 
-	id = create_msg(f, 1, &f->f_ex, mids(h, sizeof(h), mid(f, 2, f->f_alpha),
-	    mid(f, 3, f->f_beta)), NULL);
+	id = create_msg(f, 1, &f->f_ex, mids(h, sizeof(h),
+	    mid(f, 2, f->f_alpha), mid(f, 3, f->f_beta)), NULL);
 	assert_int_equal(update(f, 1, &f->f_ex, id, mids(h, sizeof(h),
 	    mid(f, 3, f->f_beta), mid(f, 4, f->f_alpha)), NULL, "text/html",
 	    "new", &err), ECS_OK);
@@ -767,7 +773,7 @@ update_is_refused_to_others_and_rolled_back_on_bad_headers(void **state)
 	assert_int_equal(nevents(f, 2, id, 0), 1);
 }
 
-/* --- one-touch tokens (11) --------------------------------------------------- */
+/* --- one-touch tokens (11) ------------------------------------------------ */
 
 /* Create a token as p1 for p2; the stored body parsed, or NULL. */
 static struct json *
@@ -967,7 +973,200 @@ token_update_issues_a_new_hash(void **state)
 	find_fails(f, &f->f_auths, old, "Invalid auths hash");
 }
 
-/* --- resolving ids (6.1, 11.4) ------------------------------------------------ */
+/* --- events (10) ---------------------------------------------------------- */
+
+static void
+events_respect_the_resource_and_participant_switches(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct json		*j;
+	int64_t			 id;
+
+	assert_int_equal(store_participant_flags(f->f_s, f->f_p[3].p_id, 0,
+	    0), ECS_OK);
+	id = create_msg(f, 1, &f->f_ex, NULL, "beta");
+	assert_int_equal(nevents(f, 3, id, 0), 0);
+	assert_int_equal(nevents(f, 4, id, EV_CREATED), 1);
+
+	j = parse("{\"events\":false}");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_admin_update(f->f_s, "resources", f->f_co.r_id,
+	    j, &err), ECS_OK);
+	json_free(j);
+	assert_int_equal(store_resource_get(f->f_s, f->f_co.r_id, &f->f_co),
+	    ECS_OK);
+	assert_int_equal(f->f_co.r_events, 0);
+	assert_int_equal(f->f_co.r_postroute, 1);
+	id = create_msg(f, 1, &f->f_co, NULL, "alpha,beta");
+	assert_int_equal(nevents(f, 2, id, 0), 0);
+	assert_int_equal(nevents(f, 4, id, 0), 0);
+}
+
+static void
+popping_the_last_event_of_a_tombstone_removes_it(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_view		 v;
+	struct ecs_error	 err;
+	struct buf		 b;
+	struct json		*j;
+	char			 want[200];
+	int64_t			 id;
+	int			 n;
+
+	id = create_msg(f, 1, &f->f_ex, NULL, "alpha");
+	assert_int_equal(delete_msg(f, 1, &f->f_ex, id, &v, &err), ECS_OK);
+	broker_view_clear(&v);
+	assert_int_equal(msg_state(f, id), 2);
+
+	buf_init(&b, 0);
+	assert_int_equal(broker_events(f->f_s, f->f_p[2].p_id, -1, 0, 't', &b,
+	    &n), ECS_OK);
+	assert_int_equal(n, 2);
+	snprintf(want, sizeof(want), "numlab/exercises/%lld   created\r\n"
+	    "numlab/exercises/%lld   destroyed\r\n", (long long)id,
+	    (long long)id);
+	assert_string_equal(buf_str(&b), want);
+	buf_reset(&b);
+	assert_int_equal(broker_events(f->f_s, f->f_p[2].p_id, 1, 0, 'j', &b,
+	    &n), ECS_OK);
+	assert_int_equal(json_parse(b.b_data, b.b_len, &j), ECS_OK);
+	assert_int_equal(json_len(j), 1);
+	snprintf(want, sizeof(want), "numlab/exercises/%lld", (long long)id);
+	assert_string_equal(json_string(json_get(json_at(j, 0), "ressource")),
+	    want);
+	assert_string_equal(json_string(json_get(json_at(j, 0), "status")),
+	    "created");
+	json_free(j);
+
+	/* Reading without popping keeps everything. */
+	assert_int_equal(msg_state(f, id), 2);
+	buf_reset(&b);
+	assert_int_equal(broker_events(f->f_s, f->f_p[2].p_id, -1, 1, 'j', &b,
+	    &n), ECS_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(nevents(f, 2, 0, 0), 0);
+	assert_int_equal(msg_state(f, id), 2);
+	buf_reset(&b);
+	assert_int_equal(broker_events(f->f_s, f->f_p[4].p_id, 1, 1, 'j', &b,
+	    &n), ECS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(msg_state(f, id), 2);
+	buf_reset(&b);
+	assert_int_equal(broker_events(f->f_s, f->f_p[4].p_id, 0, 1, 'j', &b,
+	    &n), ECS_OK);
+	assert_int_equal(n, 0);
+	assert_string_equal(buf_str(&b), "[]");
+	assert_int_equal(msg_state(f, id), 2);
+	buf_reset(&b);
+	assert_int_equal(broker_events(f->f_s, f->f_p[4].p_id, -1, 1, 't', &b,
+	    &n), ECS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(msg_state(f, id), 0);
+	buf_free(&b);
+}
+
+static void
+removing_a_membership_sends_destroyed_events(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct json		*j;
+	struct ecs_linkv	 lv;
+	char			 r[64];
+	int64_t			 x, y, z, m;
+
+	x = create_msg(f, 1, &f->f_ex, NULL, "alpha");
+	y = create_msg(f, 1, &f->f_ex, NULL, "beta");
+	z = create_msg(f, 2, &f->f_ex, NULL, "alpha");
+	j = parse("{\"communities\":[]}");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_savepoint(f->f_s), ECS_OK);
+	assert_int_equal(store_admin_update(f->f_s, "participants",
+	    f->f_p[2].p_id, j, &err), ECS_OK);
+	json_free(j);
+	assert_int_equal(broker_admin_settle(f->f_s), ECS_OK);
+	store_release(f->f_s);
+	assert_int_equal(store_member_mid(f->f_s, f->f_p[2].p_id, f->f_alpha,
+	    &m), ECS_ENOTFOUND);
+	assert_int_equal(nevents(f, 2, x, EV_DESTROYED), 1);
+	assert_int_equal(nevents(f, 2, y, 0), 0);
+	assert_string_equal(receivers(f, x, r, sizeof(r)), "p4");
+	assert_int_equal(msg_state(f, x), 1);
+	/* Also for what it sent there, and its sender mids go. */
+	assert_int_equal(nevents(f, 2, z, EV_DESTROYED), 1);
+	assert_string_equal(receivers(f, z, r, sizeof(r)), "p1,p4");
+	assert_int_equal(store_msg_links(f->f_s, z, f->f_p[2].p_id, &lv),
+	    ECS_OK);
+	assert_int_equal(lv.lv_n, 2);
+	assert_int_equal(lv.lv_v[0].l_sender_mid, -1);
+	assert_int_equal(lv.lv_v[1].l_sender_mid, -1);
+	linkv_free(&lv);
+}
+
+/* --- token validity (11.5) ------------------------------------------------ */
+
+static void
+expired_token_is_refused_to_receivers_not_the_sender(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct ecs_view		 v;
+	struct json		*j;
+	char			 idtext[32];
+	int64_t			 id;
+
+	j = token(f, "application/json", "{\"url\":\"u\"}", &id, &err);
+	assert_non_null(j);
+	json_free(j);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(broker_msg_show(f->f_s, &f->f_p[2], &f->f_auths, id,
+	    NOW + AUTH_TTL - 1, &v, &err), ECS_OK);
+	broker_view_clear(&v);
+	assert_int_equal(broker_msg_show(f->f_s, &f->f_p[2], &f->f_auths, id,
+	    NOW + AUTH_TTL, &v, &err), ECS_ECONFLICT);
+	assert_string_equal(err.e_msg, "Authorization token outtimed");
+	assert_int_equal(broker_msg_show(f->f_s, &f->f_p[1], &f->f_auths, id,
+	    NOW + 1000, &v, &err), ECS_OK);
+	broker_view_clear(&v);
+	assert_int_equal(broker_msg_show(f->f_s, &f->f_p[3], &f->f_auths, id,
+	    NOW, &v, &err), ECS_EDENIED);
+	assert_string_equal(err.e_msg, "You are not allowed to access this "
+	    "resource, because you are not the original sender or a "
+	    "receiver.");
+
+	/* Deleting it consumes it and still answers 409. */
+	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(broker_msg_delete(f->f_s, &f->f_p[2], &f->f_auths, id,
+	    idtext, NOW + AUTH_TTL, &v, &err), ECS_ECONFLICT);
+	assert_int_equal(err.e_keep, 1);
+	assert_string_equal(err.e_msg, "Authorization token outtimed");
+	assert_int_equal(msg_state(f, id), 0);
+}
+
+static void
+token_gc_removes_expired_tokens_only(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct json		*j;
+	int64_t			 old, young;
+	int			 n;
+
+	j = token(f, "application/json", "{\"url\":\"u\"}", &old, &err);
+	json_free(j);
+	j = token(f, "application/json", "{\"url\":\"u\","
+	    "\"eov\":\"2014-03-04T11:00:00Z\"}", &young, &err);
+	json_free(j);
+	assert_int_equal(broker_gc_auths(f->f_s, NOW + AUTH_TTL, &n), ECS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(msg_state(f, old), 0);
+	assert_int_equal(msg_state(f, young), 1);
+}
+
+/* --- resolving ids (6.1, 11.4) -------------------------------------------- */
 
 static void
 msg_find_resolves_ids_and_hashes_with_the_protocol_texts(void **state)
@@ -1018,10 +1217,10 @@ msg_find_resolves_ids_and_hashes_with_the_protocol_texts(void **state)
 	find_fails(f, &f->f_auths, idtext, "Invalid auths id");
 }
 
-/* --- postrouting (9) ------------------------------------------------------------ */
+/* --- postrouting (9) ------------------------------------------------------ */
 
 static void
-postroute_delivers_community_messages_of_postrouted_resources(void **state)
+postroute_delivers_community_messages_to_new_members(void **state)
 {
 	struct fx		*f = *state;
 	struct ecs_error	 err;
@@ -1034,8 +1233,8 @@ postroute_delivers_community_messages_of_postrouted_resources(void **state)
 	int64_t			 a, byid, plain, dead, foreign, m, pid;
 
 	a = create_msg(f, 1, &f->f_co, NULL, "alpha");
-	byid = create_msg(f, 1, &f->f_co, mids(h, sizeof(h), mid(f, 2, f->f_alpha),
-	    0), NULL);
+	byid = create_msg(f, 1, &f->f_co, mids(h, sizeof(h),
+	    mid(f, 2, f->f_alpha), 0), NULL);
 	plain = create_msg(f, 1, &f->f_ex, NULL, "alpha");
 	dead = create_msg(f, 1, &f->f_co, NULL, "alpha");
 	foreign = create_msg(f, 1, &f->f_co, NULL, "beta");
@@ -1053,7 +1252,7 @@ postroute_delivers_community_messages_of_postrouted_resources(void **state)
 	snprintf(body, sizeof(body), "{\"participant_id\":%lld,"
 	    "\"community_id\":%lld}", (long long)f->f_p[5].p_id,
 	    (long long)f->f_alpha);
-	assert_int_equal(json_parse(body, strlen(body), &j), ECS_OK);
+	j = parse(body);
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(store_savepoint(f->f_s), ECS_OK);
 	assert_int_equal(store_admin_create(f->f_s, "memberships", j, &m,
@@ -1078,7 +1277,7 @@ postroute_delivers_community_messages_of_postrouted_resources(void **state)
 	broker_view_clear(&v);
 
 	/* The admin path: a new participant gets it through settling. */
-	assert_int_equal(json_parse(p6, strlen(p6), &j), ECS_OK);
+	j = parse(p6);
 	assert_int_equal(store_savepoint(f->f_s), ECS_OK);
 	assert_int_equal(store_admin_create(f->f_s, "participants", j, &pid,
 	    &err), ECS_OK);
@@ -1095,7 +1294,89 @@ postroute_delivers_community_messages_of_postrouted_resources(void **state)
 	assert_int_equal(store_commit(f->f_s), ECS_OK);
 }
 
-/* --- apply (13) ------------------------------------------------------------------ */
+static void
+postroute_ignores_communities_outside_the_senders(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct json		*j;
+	struct ivec		 got;
+	char			 r[64];
+	int64_t			 id, m;
+
+	/* p2 is in alpha only; gamma is named but not joined. */
+	id = create_msg(f, 2, &f->f_co, NULL, "gamma,alpha");
+	assert_string_equal(receivers(f, id, r, sizeof(r)), "p1,p4");
+	snprintf(r, sizeof(r), "{\"participant_id\":%lld,"
+	    "\"community_id\":%lld}", (long long)f->f_p[3].p_id,
+	    (long long)f->f_gamma);
+	j = parse(r);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_admin_create(f->f_s, "memberships", j, &m,
+	    &err), ECS_OK);
+	json_free(j);
+	assert_int_equal(broker_admin_settle(f->f_s), ECS_OK);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_mid_messages(f->f_s, m, &got), ECS_OK);
+	assert_int_equal(got.iv_n, 0);
+	ivec_free(&got);
+	assert_int_equal(nevents(f, 3, id, 0), 0);
+}
+
+/* --- deletion of participants and communities (2.2, 13.2) ----------------- */
+
+static void
+deleting_a_participant_makes_what_it_sent_vanish_silently(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct ecs_view		 v;
+	int64_t			 sent, got, pid;
+
+	sent = create_msg(f, 1, &f->f_ex, NULL, "alpha");
+	got = create_msg(f, 2, &f->f_ex, NULL, "alpha");
+	assert_int_equal(store_admin_delete(f->f_s, "participants",
+	    f->f_p[1].p_id), ECS_OK);
+	assert_int_equal(msg_state(f, sent), 0);
+	assert_int_equal(nevents(f, 2, sent, 0), 0);
+	assert_int_equal(nevents(f, 4, sent, 0), 0);
+	assert_int_equal(nevents(f, 4, 0, 0), 1);
+	assert_int_equal(nevents(f, 4, got, EV_CREATED), 1);
+	assert_int_equal(nlinks(f, got), 1);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(broker_auth_id(f->f_s, "p1", &pid, &err), ECS_EAUTH);
+	assert_int_equal(broker_queue(f->f_s, &f->f_p[2], &f->f_ex, 0, 0, &v,
+	    &err), ECS_OK);
+	assert_int_equal(v.v_found, 0);
+	broker_view_clear(&v);
+}
+
+static void
+deleting_a_community_drops_memberships_links_records(void **state)
+{
+	struct fx	*f = *state;
+	struct ivec	 rec;
+	char		 r[64];
+	int64_t		 id, m;
+
+	id = create_msg(f, 1, &f->f_co, NULL, "alpha,beta");
+	assert_int_equal(store_admin_delete(f->f_s, "communities", f->f_alpha),
+	    ECS_OK);
+	assert_int_equal(store_member_mid(f->f_s, f->f_p[2].p_id, f->f_alpha,
+	    &m), ECS_ENOTFOUND);
+	assert_string_equal(receivers(f, id, r, sizeof(r)), "p3,p4");
+	assert_int_equal(nlinks(f, id), 2);
+	memset(&rec, 0, sizeof(rec));
+	assert_int_equal(store_community_messages(f->f_s, f->f_alpha, &rec),
+	    ECS_OK);
+	assert_int_equal(rec.iv_n, 0);
+	assert_int_equal(store_community_messages(f->f_s, f->f_beta, &rec),
+	    ECS_OK);
+	assert_int_equal(rec.iv_n, 1);
+	ivec_free(&rec);
+}
+
+/* --- apply (13) ----------------------------------------------------------- */
 
 static void
 apply_twice_creates_nothing_the_second_time(void **state)
@@ -1172,8 +1453,9 @@ apply_reports_the_failing_entry_and_keeps_nothing_of_it(void **state)
 	int64_t			 cid;
 
 	buf_init(&b, 0);
-	assert_int_equal(apply(f->f_s, "{\"communities\":[{\"name\":\"delta\"}],"
-	    "\"participants\":[{\"name\":\"p9\",\"organization\":\"Uni One\","
+	assert_int_equal(apply(f->f_s,
+	    "{\"communities\":[{\"name\":\"delta\"}],\"participants\":"
+	    "[{\"name\":\"p9\",\"organization\":\"Uni One\","
 	    "\"communities\":[\"nowhere\"]}]}", &b, &err), ECS_EINVAL);
 	assert_string_equal(err.e_msg, "participants[0]: communities: no "
 	    "community named nowhere");
@@ -1196,22 +1478,22 @@ main(void)
 		    create_by_community_includes_a_selfrouting_sender,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    create_by_community_with_only_the_sender_succeeds_without_receivers,
+		    a_community_of_only_the_sender_gives_no_receivers,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    create_by_membership_links_only_mids_in_the_senders_communities,
+		    create_by_mid_links_only_mids_in_the_senders_communities,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    create_outside_the_senders_communities_is_forbidden,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    create_with_bad_headers_or_content_is_refused_with_the_protocol_texts,
+		    bad_headers_or_content_are_refused_with_protocol_texts,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    queue_pop_returns_the_oldest_and_removes_it_for_that_receiver_only,
+		    pop_takes_the_oldest_away_from_that_receiver_only,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    delete_as_receiver_removes_only_the_callers_links_without_events,
+		    receiver_delete_drops_only_its_links_without_events,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    delete_as_sender_sends_destroyed_events_and_tombstones,
@@ -1238,10 +1520,34 @@ main(void)
 		    token_update_issues_a_new_hash,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
+		    events_respect_the_resource_and_participant_switches,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    popping_the_last_event_of_a_tombstone_removes_it,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    removing_a_membership_sends_destroyed_events,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    expired_token_is_refused_to_receivers_not_the_sender,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    token_gc_removes_expired_tokens_only,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
 		    msg_find_resolves_ids_and_hashes_with_the_protocol_texts,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    postroute_delivers_community_messages_of_postrouted_resources,
+		    postroute_delivers_community_messages_to_new_members,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    postroute_ignores_communities_outside_the_senders,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deleting_a_participant_makes_what_it_sent_vanish_silently,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    deleting_a_community_drops_memberships_links_records,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    apply_twice_creates_nothing_the_second_time,

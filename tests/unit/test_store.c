@@ -240,7 +240,7 @@ message(struct store *s, int64_t res, int64_t sender, const char *body)
 	return id;
 }
 
-/* --- opening ------------------------------------------------------------- */
+/* --- opening -------------------------------------------------------------- */
 
 static void
 open_applies_the_schema_with_its_seed_data(void **state)
@@ -310,7 +310,7 @@ open_refuses_a_database_from_a_newer_schema(void **state)
 	reopen(f);
 }
 
-/* --- transactions ------------------------------------------------------------ */
+/* --- transactions --------------------------------------------------------- */
 
 static void
 savepoint_rollback_undoes_one_request_but_keeps_the_batch(void **state)
@@ -368,7 +368,7 @@ rollback_discards_the_whole_batch(void **state)
 	    ECS_ENOTFOUND);
 }
 
-/* --- the admin model ----------------------------------------------------------- */
+/* --- the admin model ------------------------------------------------------ */
 
 static void
 admin_objects_are_created_found_updated_and_deleted(void **state)
@@ -494,8 +494,9 @@ admin_duplicate_names_are_refused_with_eexist(void **state)
 	create_fails(f->f_s, "communities", "{\"name\":\"public\"}",
 	    ECS_EEXIST, "community name already exists");
 	create(f->f_s, "resources", "{\"namespace\":\"a\",\"name\":\"b\"}");
-	create_fails(f->f_s, "resources", "{\"namespace\":\"a\",\"name\":\"b\"}",
-	    ECS_EEXIST, "resource already exists");
+	create_fails(f->f_s, "resources",
+	    "{\"namespace\":\"a\",\"name\":\"b\"}", ECS_EEXIST,
+	    "resource already exists");
 	pid = create(f->f_s, "participants", "{\"name\":\"p\","
 	    "\"organization\":\"Uni\",\"auth_ids\":[\"p\"],"
 	    "\"communities\":[\"public\"]}");
@@ -507,8 +508,8 @@ admin_duplicate_names_are_refused_with_eexist(void **state)
 	    "auth id already exists");
 	assert_int_equal(store_community_by_name(f->f_s, "public", &cid),
 	    ECS_OK);
-	snprintf(m, sizeof(m), "{\"participant_id\":%lld,\"community_id\":%lld}",
-	    (long long)pid, (long long)cid);
+	snprintf(m, sizeof(m), "{\"participant_id\":%lld,"
+	    "\"community_id\":%lld}", (long long)pid, (long long)cid);
 	create_fails(f->f_s, "memberships", m, ECS_EEXIST,
 	    "membership already exists");
 }
@@ -578,11 +579,10 @@ admin_bad_fields_are_refused_naming_the_field(void **state)
 	json_free(j);
 }
 
-/* --- queues, events, disposal ------------------------------------------------ */
+/* --- queues, events, disposal --------------------------------------------- */
 
 static void
-queue_peek_takes_the_lowest_id_for_fifo_and_the_highest_for_lifo(
-    void **state)
+fifo_peeks_the_lowest_id_and_lifo_the_highest(void **state)
 {
 	struct fx	*f = *state;
 	int64_t		 snd, rcv, cs, cr, res, mid, a, b, c, id;
@@ -789,7 +789,7 @@ main(void)
 		    admin_bad_fields_are_refused_naming_the_field,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
-		    queue_peek_takes_the_lowest_id_for_fifo_and_the_highest_for_lifo,
+		    fifo_peeks_the_lowest_id_and_lifo_the_highest,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    event_of_the_same_type_twice_is_queued_once,
