@@ -111,6 +111,11 @@ static const struct conf_entry conf_table[] = {
 	  NULL },
 	{ "anonymous_ttl", CONF_INT, 60, 86400 * 30, "3600", OFF(c_anon_ttl),
 	  "Lifetime in seconds of an idle anonymous participant.", NULL },
+	{ "max_wait", CONF_INT, 0, 3600, "60", OFF(c_max_wait),
+	  "Longest wait in seconds a /sys/events/fifo?wait=N may ask for.",
+	  NULL },
+	{ "max_waiters", CONF_INT, 0, 1000000, "10000", OFF(c_max_waiters),
+	  "Most requests waiting for events at once.", NULL },
 	{ "log_level", CONF_STR, 0, 0, "info", OFF(c_log_level),
 	  "warn, info or debug.", check_level },
 };

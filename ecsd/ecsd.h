@@ -58,6 +58,8 @@ struct conf {
 	int64_t		 c_sub_gc_age;
 	int64_t		 c_allow_anonymous;
 	int64_t		 c_anon_ttl;
+	int64_t		 c_max_wait;
+	int64_t		 c_max_waiters;
 	char		*c_log_level;
 	struct netlist	 c_trusted_nets;
 	struct netlist	 c_admin_nets;
@@ -82,6 +84,13 @@ struct req {
 	int				 rq_status;
 	int				 rq_head;
 	int				 rq_dead;	/* peer went away */
+	int				 rq_parked;	/* a waiting events fifo */
+	struct event			*rq_wait_timer;
+	struct event			*rq_wait_watch;	/* peer EOF */
+	int				 rq_wait_fmt;
+	int				 rq_wait_pop;
+	int64_t				 rq_wait_count;
+	TAILQ_ENTRY(req)		 rq_wentry;
 	struct evbuffer			*rq_body;
 #define REQ_SCRATCH	8
 	char				*rq_scratch[REQ_SCRATCH];
@@ -102,6 +111,8 @@ struct ecsd {
 	struct event		*e_auth_gc;
 	struct event		*e_gc;
 	struct reqlist		 e_pending;	/* replies waiting for commit */
+	struct reqlist		 e_waiters;	/* parked /sys/events/fifo */
+	int			 e_nwaiters;
 	char			*e_admin_pw;
 	char			 e_bound[80];
 	int			 e_stopping;
@@ -133,6 +144,9 @@ void	 log_escape(const char *, char *, size_t);
 int	 http_start(struct ecsd *);
 void	 http_stop(struct ecsd *);
 void	 http_commit_now(struct ecsd *);
+void	 http_send_now(struct req *);
+void	 http_park(struct req *, int seconds);
+void	 http_unpark(struct req *);
 int	 http_begin_write(struct req *);
 void	 http_end_write(struct req *, int ok);
 const char *req_header(struct req *, const char *);
@@ -168,6 +182,8 @@ void	 res_subparticipants(struct req *, char **seg, int nseg, int fmt);
 
 /* res_sys.c */
 void	 res_events(struct req *, int fifo, int fmt);
+void	 res_events_wake(struct ecsd *, const struct ivec *pids);
+int	 res_events_answer(struct req *);
 void	 res_memberships(struct req *, int fmt);
 void	 res_configs(struct req *, int fmt);
 int	 res_negotiate(struct req *, const char *offers, char suffix);

@@ -20,7 +20,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -32,6 +35,7 @@
 static void	 http_request_cb(struct evhttp_request *, void *);
 static void	 http_send(struct req *);
 static void	 req_free(struct req *);
+static int	 int_cmp(const void *, const void *);
 
 const char *
 req_header(struct req *rq, const char *name)
@@ -366,18 +370,122 @@ static void
 http_closecb(struct evhttp_connection *conn, void *arg)
 {
 	struct ecsd	*env = arg;
-	struct req	*rq;
+	struct req	*rq, *next;
 
 	TAILQ_FOREACH(rq, &env->e_pending, rq_entry)
 		if (rq->rq_conn == conn)
 			rq->rq_dead = 1;
+	/* A waiter whose client went away frees its slot at once. */
+	for (rq = TAILQ_FIRST(&env->e_waiters); rq != NULL; rq = next) {
+		next = TAILQ_NEXT(rq, rq_wentry);
+		if (rq->rq_conn != conn)
+			continue;
+		http_unpark(rq);
+		log_debug("%s: waiter gone", rq->rq_peer);
+		req_free(rq);
+	}
+}
+
+static void
+http_wait_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct req	*rq = arg;
+
+	http_unpark(rq);
+	if (res_events_answer(rq) == 0)
+		http_send_now(rq);
+}
+
+/*
+ * libevent does not read from a connection whose request is unanswered, so
+ * a waiter watches its socket itself: EOF or an error means the client
+ * went away, and freeing the connection frees the waiter (http_closecb).
+ * Pipelined bytes end the watch; the timeout still answers.
+ */
+static void
+http_wait_eof(evutil_socket_t fd, short what, void *arg)
+{
+	struct req	*rq = arg;
+	char		 c;
+	ssize_t		 n;
+
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
+		if (n > 0)
+			event_del(rq->rq_wait_watch);
+		return;
+	}
+	evhttp_connection_free(rq->rq_conn);
+}
+
+/* Hold a request until an event for its caller commits, or seconds pass. */
+void
+http_park(struct req *rq, int seconds)
+{
+	struct ecsd		*env = rq->rq_env;
+	struct timeval		 tv;
+	struct bufferevent	*bev;
+
+	tv.tv_sec = seconds;
+	tv.tv_usec = 0;
+	if (rq->rq_wait_timer == NULL)
+		rq->rq_wait_timer = evtimer_new(env->e_base, http_wait_timeout,
+		    rq);
+	if (rq->rq_wait_timer == NULL) {
+		reply_text(rq, 503, "Too many waiting requests");
+		return;
+	}
+	evtimer_add(rq->rq_wait_timer, &tv);
+	bev = evhttp_connection_get_bufferevent(rq->rq_conn);
+	if (rq->rq_wait_watch == NULL && bev != NULL)
+		rq->rq_wait_watch = event_new(env->e_base, bufferevent_getfd(bev),
+		    EV_READ | EV_PERSIST, http_wait_eof, rq);
+	if (rq->rq_wait_watch != NULL)
+		event_add(rq->rq_wait_watch, NULL);
+	rq->rq_parked = 1;
+	TAILQ_INSERT_TAIL(&env->e_waiters, rq, rq_wentry);
+	env->e_nwaiters++;
+}
+
+void
+http_unpark(struct req *rq)
+{
+	if (!rq->rq_parked)
+		return;
+	evtimer_del(rq->rq_wait_timer);
+	if (rq->rq_wait_watch != NULL)
+		event_del(rq->rq_wait_watch);
+	TAILQ_REMOVE(&rq->rq_env->e_waiters, rq, rq_wentry);
+	rq->rq_env->e_nwaiters--;
+	rq->rq_parked = 0;
+}
+
+/* Queue a finished request's reply behind an open batch, or send it. */
+void
+http_send_now(struct req *rq)
+{
+	struct ecsd	*env = rq->rq_env;
+
+	if (store_in_tx(env->e_store) || !TAILQ_EMPTY(&env->e_pending))
+		TAILQ_INSERT_TAIL(&env->e_pending, rq, rq_entry);
+	else
+		http_send(rq);
 }
 
 /* Commit the open batch and send the replies that waited for it. */
+static int
+int_cmp(const void *a, const void *b)
+{
+	int64_t	 x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 void
 http_commit_now(struct ecsd *env)
 {
 	struct req	*rq;
+	struct ivec	 pids;
 	enum ecs_err	 e = ECS_OK;
 
 	if (store_in_tx(env->e_store)) {
@@ -402,6 +510,14 @@ http_commit_now(struct ecsd *env)
 		}
 		http_send(rq);
 	}
+	/* Wake the waiters of participants that got events. */
+	memset(&pids, 0, sizeof(pids));
+	store_take_event_pids(env->e_store, &pids);
+	if (e == ECS_OK && pids.iv_n > 0 && env->e_nwaiters > 0) {
+		qsort(pids.iv_v, pids.iv_n, sizeof(pids.iv_v[0]), int_cmp);
+		res_events_wake(env, &pids);
+	}
+	ivec_free(&pids);
 }
 
 static void
@@ -417,6 +533,10 @@ req_free(struct req *rq)
 {
 	int	 i;
 
+	if (rq->rq_wait_timer != NULL)
+		event_free(rq->rq_wait_timer);
+	if (rq->rq_wait_watch != NULL)
+		event_free(rq->rq_wait_watch);
 	for (i = 0; i < rq->rq_nscratch; i++)
 		free(rq->rq_scratch[i]);
 	if (rq->rq_body != NULL)
@@ -566,11 +686,10 @@ http_request_cb(struct evhttp_request *r, void *arg)
 	if (n > 1 && rq->rq_path[n - 1] == '/')
 		rq->rq_path[n - 1] = '\0';
 	route_dispatch(rq);
+	if (rq->rq_parked)
+		return;
 send:
-	if (store_in_tx(env->e_store) || !TAILQ_EMPTY(&env->e_pending))
-		TAILQ_INSERT_TAIL(&env->e_pending, rq, rq_entry);
-	else
-		http_send(rq);
+	http_send_now(rq);
 }
 
 int
@@ -586,6 +705,7 @@ http_start(struct ecsd *env)
 	evutil_socket_t			 fd;
 
 	TAILQ_INIT(&env->e_pending);
+	TAILQ_INIT(&env->e_waiters);
 	if ((env->e_http = evhttp_new(env->e_base)) == NULL)
 		return -1;
 	evhttp_set_allowed_methods(env->e_http, EVHTTP_REQ_GET |
@@ -645,6 +765,15 @@ http_start(struct ecsd *env)
 void
 http_stop(struct ecsd *env)
 {
+	struct req	*rq;
+
+	http_commit_now(env);
+	/* Waiters get their (empty) answer before the listener goes. */
+	while ((rq = TAILQ_FIRST(&env->e_waiters)) != NULL) {
+		http_unpark(rq);
+		if (res_events_answer(rq) == 0)
+			http_send_now(rq);
+	}
 	http_commit_now(env);
 	if (env->e_http != NULL)
 		evhttp_free(env->e_http);

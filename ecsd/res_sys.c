@@ -110,25 +110,22 @@ event_count(struct req *rq, int64_t dflt)
 	return neg && n > 0 ? -1 : n;
 }
 
-void
-res_events(struct req *rq, int fifo, int sfx)
+/* Answer an events request from its saved parameters; 0 when replied. */
+int
+res_events_answer(struct req *rq)
 {
 	struct ecsd	*env = rq->rq_env;
 	struct buf	 b;
-	int		 fmt, pop, n;
-	int64_t		 count;
+	int		 fmt = rq->rq_wait_fmt, n;
 	enum ecs_err	 e;
 
-	if ((fmt = res_negotiate(rq, "jxt", (char)sfx)) < 0)
-		return;
-	pop = fifo && rq->rq_method == EVHTTP_REQ_POST;
-	count = event_count(rq, fifo ? 1 : -1);
-	if (pop && http_begin_write(rq) != 0)
-		return;
+	if (rq->rq_wait_pop && http_begin_write(rq) != 0)
+		return 0;
 	buf_init(&b, 0);
-	e = broker_events(env->e_store, rq->rq_caller.p_id, count, pop,
-	    fmt == 't' ? 't' : 'j', &b, &n);
-	if (pop)
+	e = broker_events(env->e_store, rq->rq_caller.p_id,
+	    rq->rq_wait_count, rq->rq_wait_pop, fmt == 't' ? 't' : 'j', &b,
+	    &n);
+	if (rq->rq_wait_pop)
 		http_end_write(rq, e == ECS_OK);
 	if (e != ECS_OK)
 		reply_text(rq, err_status(e), "Internal storage error");
@@ -137,6 +134,77 @@ res_events(struct req *rq, int fifo, int sfx)
 	else
 		reply_repr(rq, 200, fmt, &b);
 	buf_free(&b);
+	return 0;
+}
+
+static int
+has_events(struct ecsd *env, int64_t pid)
+{
+	struct ecs_event	*ev = NULL;
+	size_t			 n = 0;
+
+	if (store_events(env->e_store, pid, 1, &ev, &n) != ECS_OK)
+		return 1;	/* answer now; the answer tells the error */
+	free(ev);
+	return n > 0;
+}
+
+void
+res_events(struct req *rq, int fifo, int sfx)
+{
+	struct ecsd	*env = rq->rq_env;
+	char		 v[32];
+	int64_t		 wait = 0;
+	int		 fmt;
+
+	if ((fmt = res_negotiate(rq, "jxt", (char)sfx)) < 0)
+		return;
+	rq->rq_wait_fmt = fmt;
+	rq->rq_wait_pop = fifo && rq->rq_method == EVHTTP_REQ_POST;
+	rq->rq_wait_count = event_count(rq, fifo ? 1 : -1);
+	/*
+	 * ?wait=N (an extension): hold the request until an event for the
+	 * caller commits, at most N seconds (capped by max_wait).
+	 */
+	if (fifo && req_query_flag(rq, "wait", v, sizeof(v)) &&
+	    util_parse_i64(v, 0, INT64_MAX, &wait) == 0 && wait > 0 &&
+	    rq->rq_wait_count != 0 && env->e_nwaiters < env->e_conf.c_max_waiters &&
+	    !has_events(env, rq->rq_caller.p_id)) {
+		if (wait > env->e_conf.c_max_wait)
+			wait = env->e_conf.c_max_wait;
+		if (wait > 0) {
+			http_park(rq, (int)wait);
+			return;
+		}
+	}
+	res_events_answer(rq);
+}
+
+static int
+pid_cmp(const void *a, const void *b)
+{
+	int64_t	 x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Wake the waiters among pids (sorted) that now have events. */
+void
+res_events_wake(struct ecsd *env, const struct ivec *pids)
+{
+	struct req	*rq, *next;
+
+	for (rq = TAILQ_FIRST(&env->e_waiters); rq != NULL; rq = next) {
+		next = TAILQ_NEXT(rq, rq_wentry);
+		if (bsearch(&rq->rq_caller.p_id, pids->iv_v, pids->iv_n,
+		    sizeof(pids->iv_v[0]), pid_cmp) == NULL)
+			continue;
+		if (!has_events(env, rq->rq_caller.p_id))
+			continue;
+		http_unpark(rq);
+		res_events_answer(rq);
+		http_send_now(rq);
+	}
 }
 
 void

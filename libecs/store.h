@@ -263,6 +263,8 @@ enum ecs_err	 store_admin_export(struct store *, struct jw *);
 /* The id of the object named like o (resources: namespace and name). */
 enum ecs_err	 store_admin_find(struct store *, const char *kind,
 		    const struct json *, int64_t *);
+/* Participants that got events since the last call (for waiters). */
+enum ecs_err	 store_take_event_pids(struct store *, struct ivec *);
 /* New memberships created by admin calls, for postrouting. */
 enum ecs_err	 store_take_new_mids(struct store *, struct ivec *);
 

@@ -32,6 +32,7 @@ struct store {
 	int			 st_tx;		/* a batch transaction is open */
 	int			 st_sp;		/* savepoint depth */
 	struct ivec		 st_new_mids;
+	struct ivec		 st_event_pids;	/* got events in this batch */
 	struct stmt_slot	 st_cache[STMT_CACHE];
 };
 
@@ -308,6 +309,7 @@ store_close(struct store *s)
 		if (s->st_cache[i].ss_stmt != NULL)
 			sqlite3_finalize(s->st_cache[i].ss_stmt);
 	ivec_free(&s->st_new_mids);
+	ivec_free(&s->st_event_pids);
 	sqlite3_close(s->st_db);
 	free(s);
 }
@@ -946,8 +948,13 @@ store_event_add(struct store *s, int64_t pid, int64_t msg, int type)
 		return ECS_OK;
 	if (e != ECS_OK && e != ECS_ENOTFOUND)
 		return e;
-	return exec_i(s, "INSERT INTO events (participant_id, message_id, "
-	    "type) VALUES (?, ?, ?)", 3, pid, msg, type);
+	if ((e = exec_i(s, "INSERT INTO events (participant_id, message_id, "
+	    "type) VALUES (?, ?, ?)", 3, pid, msg, type)) != ECS_OK)
+		return e;
+	if (s->st_event_pids.iv_n > 0 &&
+	    s->st_event_pids.iv_v[s->st_event_pids.iv_n - 1] == pid)
+		return ECS_OK;
+	return ivec_push(&s->st_event_pids, pid);
 }
 
 enum ecs_err
@@ -2097,6 +2104,18 @@ store_admin_export(struct store *s, struct jw *w)
 	jw_arr_close(w);
 	jw_obj_close(w);
 	return rc == SQLITE_DONE ? ECS_OK : ECS_ESTORE;
+}
+
+enum ecs_err
+store_take_event_pids(struct store *s, struct ivec *out)
+{
+	struct ivec	 t;
+
+	t = *out;
+	*out = s->st_event_pids;
+	s->st_event_pids = t;
+	s->st_event_pids.iv_n = 0;
+	return ECS_OK;
 }
 
 enum ecs_err
