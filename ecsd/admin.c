@@ -11,7 +11,10 @@
 
 #include <event2/http.h>
 
+#include <openssl/crypto.h>
+
 #include "ecsd.h"
+#include "passwd.h"
 #include "util.h"
 
 #define A_GET	0x01
@@ -136,7 +139,6 @@ admin_object(struct req *rq, const char *kind, int64_t id, int status)
 	buf_free(&b);
 }
 
-/* Run fn inside a write; replies with the error or lets ok_cb answer. */
 static void
 admin_list(struct req *rq, const char *kind)
 {
@@ -281,6 +283,103 @@ admin_reset(struct req *rq, int64_t id)
 	admin_object(rq, "participants", id, 200);
 }
 
+/* PUT /admin/participants/{id}/password {"auth_id","password"}. */
+static void
+admin_password(struct req *rq, int64_t id)
+{
+	struct json		*doc;
+	const char		*authid, *pw;
+	char			 hash[PASSWD_MAX + 1];
+	struct buf		 b;
+	struct jw		 w;
+	enum ecs_err		 e;
+
+	if ((doc = admin_body(rq)) == NULL)
+		return;
+	authid = json_string(json_get(doc, "auth_id"));
+	pw = json_string(json_get(doc, "password"));
+	if (authid == NULL) {
+		admin_text(rq, 400, "auth_id: required string missing");
+		goto done;
+	}
+	if (json_get(doc, "password") == NULL ||
+	    (pw == NULL && json_type(json_get(doc, "password")) != JSON_NULL)) {
+		admin_text(rq, 400, "password: a string, or null to remove it");
+		goto done;
+	}
+	if (pw != NULL && (strlen(pw) < 8 || strlen(pw) > 1000)) {
+		admin_text(rq, 400, "password: 8 to 1000 bytes");
+		goto done;
+	}
+	if (pw != NULL && passwd_hash(pw, hash, sizeof(hash)) != ECS_OK) {
+		admin_text(rq, 500, "cannot hash the password");
+		goto done;
+	}
+	if (http_begin_write(rq) != 0)
+		goto done;
+	e = store_identity_set_password(rq->rq_env->e_store, id, authid,
+	    pw != NULL ? hash : NULL);
+	http_end_write(rq, e == ECS_OK);
+	authn_forget(rq->rq_env);
+	if (e == ECS_ENOTFOUND)
+		admin_text(rq, 404, "auth_id: no such identity of this "
+		    "participant");
+	else if (e != ECS_OK)
+		admin_text(rq, err_status(e), "storage failure");
+	else {
+		buf_init(&b, 0);
+		jw_init(&w, &b, 1);
+		jw_obj_open(&w);
+		jw_kint(&w, "id", id);
+		jw_kstr(&w, "auth_id", authid);
+		jw_kbool(&w, "password", pw != NULL);
+		jw_obj_close(&w);
+		buf_addc(&b, '\n');
+		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		buf_free(&b);
+	}
+done:
+	OPENSSL_cleanse(hash, sizeof(hash));
+	json_free(doc);
+}
+
+/* POST /admin/gc: one pass of every collection, with its counts. */
+static void
+admin_gc(struct req *rq)
+{
+	struct ecsd	*env = rq->rq_env;
+	struct buf	 b;
+	struct jw	 w;
+	int		 nt = 0, np = 0, nm = 0;
+	enum ecs_err	 e;
+
+	if (http_begin_write(rq) != 0)
+		return;
+	e = broker_gc_auths(env->e_store, time(NULL), &nt);
+	if (e == ECS_OK)
+		e = broker_gc_participants(env->e_store, time(NULL),
+		    (time_t)env->e_conf.c_sub_gc_age, &np);
+	if (e == ECS_OK)
+		e = store_gc_tombstones(env->e_store, &nm);
+	http_end_write(rq, e == ECS_OK);
+	if (e != ECS_OK) {
+		admin_text(rq, err_status(e), "storage failure");
+		return;
+	}
+	log_info("gc: %d tokens, %d participants, %d messages removed", nt,
+	    np, nm);
+	buf_init(&b, 0);
+	jw_init(&w, &b, 1);
+	jw_obj_open(&w);
+	jw_kint(&w, "tokens", nt);
+	jw_kint(&w, "participants", np);
+	jw_kint(&w, "messages", nm);
+	jw_obj_close(&w);
+	buf_addc(&b, '\n');
+	reply(rq, 200, "application/json", b.b_data, b.b_len);
+	buf_free(&b);
+}
+
 static void
 admin_apply(struct req *rq)
 {
@@ -342,6 +441,11 @@ admin_dispatch(struct req *rq, char **seg, int n)
 			admin_apply(rq);
 		return;
 	}
+	if (n == 1 && strcmp(seg[0], "gc") == 0) {
+		if (admin_allow(rq, A_POST) == 0)
+			admin_gc(rq);
+		return;
+	}
 	if (n == 1 && strcmp(seg[0], "export") == 0) {
 		if (admin_allow(rq, A_GET) == 0)
 			admin_export(rq);
@@ -366,6 +470,12 @@ admin_dispatch(struct req *rq, char **seg, int n)
 	}
 	if (util_parse_i64(seg[1], 1, INT64_MAX, &id) != 0) {
 		admin_text(rq, 404, "no such id");
+		return;
+	}
+	if (n == 3 && strcmp(c->ac_name, "participants") == 0 &&
+	    strcmp(seg[2], "password") == 0) {
+		if (admin_allow(rq, A_PUT) == 0)
+			admin_password(rq, id);
 		return;
 	}
 	if (n == 3) {

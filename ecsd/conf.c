@@ -64,6 +64,24 @@ check_listen(const char *v, char *err, size_t len)
 }
 
 static int
+check_listen_opt(const char *v, char *err, size_t len)
+{
+	if (*v == '\0')
+		return 0;
+	return check_listen(v, err, len);
+}
+
+static int
+check_verify(const char *v, char *err, size_t len)
+{
+	if (strcmp(v, "optional") == 0 || strcmp(v, "require") == 0)
+		return 0;
+	snprintf(err, len, "tls_verify: \"%s\" is neither optional nor "
+	    "require", v);
+	return -1;
+}
+
+static int
 check_nets(const char *v, char *err, size_t len)
 {
 	struct netlist	 nl;
@@ -116,6 +134,20 @@ static const struct conf_entry conf_table[] = {
 	  NULL },
 	{ "max_waiters", CONF_INT, 0, 1000000, "10000", OFF(c_max_waiters),
 	  "Most requests waiting for events at once.", NULL },
+	{ "listen_tls", CONF_STR, 0, 0, "", OFF(c_listen_tls),
+	  "HTTPS listener host:port; empty: none.", check_listen_opt },
+	{ "tls_cert", CONF_STR, 0, 0, "", OFF(c_tls_cert),
+	  "Server certificate chain (PEM).", NULL },
+	{ "tls_key", CONF_STR, 0, 0, "", OFF(c_tls_key),
+	  "Server private key (PEM).", NULL },
+	{ "tls_ca", CONF_STR, 0, 0, "", OFF(c_tls_ca),
+	  "CA bundle for client certificates; empty: none asked for.", NULL },
+	{ "tls_verify", CONF_STR, 0, 0, "optional", OFF(c_tls_verify),
+	  "optional or require: a client certificate on HTTPS.", check_verify },
+	{ "auth_ttl", CONF_INT, 1, 86400 * 365, "65", OFF(c_auth_ttl),
+	  "Default validity of a one-touch token in seconds.", NULL },
+	{ "auth_min", CONF_INT, 1, 3600, "5", OFF(c_auth_min),
+	  "Least remaining validity of a token's eov in seconds.", NULL },
 	{ "log_level", CONF_STR, 0, 0, "info", OFF(c_log_level),
 	  "warn, info or debug.", check_level },
 };
@@ -377,6 +409,12 @@ int
 conf_finish(struct conf *c)
 {
 	char	 err[256];
+
+	if (c->c_listen_tls[0] != '\0' && (c->c_tls_cert[0] == '\0' ||
+	    c->c_tls_key[0] == '\0')) {
+		fprintf(stderr, "ecsd: listen_tls needs tls_cert and tls_key\n");
+		return -1;
+	}
 
 	if (netlist_parse(&c->c_trusted_nets, c->c_trusted, err,
 	    sizeof(err)) != 0 || netlist_parse(&c->c_admin_nets,

@@ -70,7 +70,7 @@ static void
 on_gc(evutil_socket_t fd, short what, void *arg)
 {
 	struct ecsd	*env = arg;
-	int		 n = 0;
+	int		 n = 0, nm = 0;
 	enum ecs_err	 e;
 	int		 fresh = !store_in_tx(env->e_store);
 
@@ -79,11 +79,14 @@ on_gc(evutil_socket_t fd, short what, void *arg)
 	e = broker_gc_participants(env->e_store, time(NULL),
 	    (time_t)env->e_conf.c_sub_gc_age, &n);
 	if (e == ECS_OK)
+		e = store_gc_tombstones(env->e_store, &nm);
+	if (e == ECS_OK)
 		store_release(env->e_store);
 	else
 		store_rollback_savepoint(env->e_store);
-	if (n > 0)
-		log_info("gc: %d expired participants removed", n);
+	if (n > 0 || nm > 0)
+		log_info("gc: %d expired participants, %d unreferenced "
+		    "messages removed", n, nm);
 	if (fresh)
 		http_commit_now(env);
 }
@@ -268,6 +271,10 @@ main(int argc, char *argv[])
 		log_warnx("database: %s", err.e_msg);
 		goto out;
 	}
+	if (authn_init(&env) != 0) {
+		log_warnx("cannot set up authentication");
+		goto out;
+	}
 	if (admin_password(&env) != 0) {
 		log_warnx("cannot set up the admin password");
 		goto out;
@@ -295,7 +302,10 @@ main(int argc, char *argv[])
 	tv.tv_sec = (time_t)env.e_conf.c_gc_interval;
 	event_add(env.e_gc, &tv);
 	log_info("database %s, sync=%s", dbpath, env.e_conf.c_sync);
-	log_info("ready http=%s", env.e_bound);
+	if (env.e_https != NULL)
+		log_info("ready http=%s https=%s", env.e_bound, env.e_bound_tls);
+	else
+		log_info("ready http=%s", env.e_bound);
 	event_base_dispatch(env.e_base);
 	http_stop(&env);
 	log_info("stopped after %llu commits",
@@ -310,7 +320,8 @@ out:
 		event_free(env.e_auth_gc);
 	if (env.e_gc != NULL)
 		event_free(env.e_gc);
-	if (env.e_http != NULL || env.e_commit_ev != NULL)
+	if (env.e_http != NULL || env.e_commit_ev != NULL ||
+	    env.e_tls_ctx != NULL)
 		http_stop(&env);
 	if (env.e_base != NULL)
 		event_base_free(env.e_base);

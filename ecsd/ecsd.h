@@ -61,8 +61,39 @@ struct conf {
 	int64_t		 c_max_wait;
 	int64_t		 c_max_waiters;
 	char		*c_log_level;
+	char		*c_listen_tls;
+	char		*c_tls_cert;
+	char		*c_tls_key;
+	char		*c_tls_ca;
+	char		*c_tls_verify;
+	int64_t		 c_auth_ttl;
+	int64_t		 c_auth_min;
 	struct netlist	 c_trusted_nets;
 	struct netlist	 c_admin_nets;
+};
+
+/* Basic credentials verified lately, and failures by address. */
+#define AUTHN_CACHE	64
+#define AUTHN_FAILS	256
+struct authn_cached {
+	char		 ac_user[128];
+	unsigned char	 ac_key[32];	/* SHA-256 of salt, user, password */
+	int64_t		 ac_pid;
+	time_t		 ac_expires;
+};
+
+struct authn_fail {
+	char		 af_addr[64];
+	int		 af_count;
+	time_t		 af_first;
+};
+
+struct authn_state {
+	unsigned char		 as_salt[16];
+	char			 as_dummy[200];	/* hash for unknown users */
+	struct authn_cached	 as_cache[AUTHN_CACHE];
+	int			 as_next;
+	struct authn_fail	 as_fails[AUTHN_FAILS];
 };
 
 /* One request from arrival to reply. */
@@ -83,8 +114,10 @@ struct req {
 	int				 rq_wrote;	/* took part in a batch */
 	int				 rq_status;
 	int				 rq_head;
+	int				 rq_tls;
 	int				 rq_dead;	/* peer went away */
 	int				 rq_parked;	/* a waiting events fifo */
+	int				 rq_delayed;	/* a throttled reply */
 	struct event			*rq_wait_timer;
 	struct event			*rq_wait_watch;	/* peer EOF */
 	int				 rq_wait_fmt;
@@ -104,6 +137,9 @@ struct ecsd {
 	struct conf		 e_conf;
 	struct event_base	*e_base;
 	struct evhttp		*e_http;
+	struct evhttp		*e_https;
+	void			*e_tls_ctx;	/* SSL_CTX */
+	char			 e_bound_tls[80];
 	struct store		*e_store;
 	struct event		*e_commit_ev;
 	struct event		*e_sigterm;
@@ -113,6 +149,7 @@ struct ecsd {
 	struct reqlist		 e_pending;	/* replies waiting for commit */
 	struct reqlist		 e_waiters;	/* parked /sys/events/fifo */
 	int			 e_nwaiters;
+	struct authn_state	 e_authn;
 	char			*e_admin_pw;
 	char			 e_bound[80];
 	int			 e_stopping;
@@ -147,6 +184,7 @@ void	 http_commit_now(struct ecsd *);
 void	 http_send_now(struct req *);
 void	 http_park(struct req *, int seconds);
 void	 http_unpark(struct req *);
+void	 http_delay(struct req *, int seconds);
 int	 http_begin_write(struct req *);
 void	 http_end_write(struct req *, int ok);
 const char *req_header(struct req *, const char *);
@@ -164,11 +202,22 @@ void	 req_base_url(struct req *, char *, size_t);
 int	 req_query_flag(struct req *, const char *key, char *val, size_t);
 int	 req_flag(struct req *, const char *key, char *val, size_t);
 
+/* tls.c */
+struct bufferevent;
+void	*tls_server_ctx(const struct conf *);
+void	 tls_ctx_free(void *);
+struct bufferevent *tls_bevcb(struct event_base *, void *);
+int	 tls_peer_identity(struct evhttp_connection *, char *, size_t, char *,
+	    size_t);
+int	 tls_is_tls(struct evhttp_connection *);
+
 /* authn.c */
 #define AUTHN_COOKIES	0x01
 #define AUTHN_TTL	0x02
 int	 authn_participant(struct req *, int);
 int	 authn_admin(struct req *);
+int	 authn_init(struct ecsd *);
+void	 authn_forget(struct ecsd *);
 
 /* route.c */
 void	 route_dispatch(struct req *);

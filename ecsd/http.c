@@ -230,7 +230,7 @@ req_base_url(struct req *rq, char *out, size_t len)
 {
 	const char	*host = req_header(rq, "Host");
 	const char	*proto, *fwd, *last;
-	const char	*scheme = "http";
+	const char	*scheme = rq->rq_tls ? "https" : "http";
 	char		 h[256];
 	size_t		 n;
 
@@ -249,7 +249,8 @@ req_base_url(struct req *rq, char *out, size_t len)
 		}
 	}
 	if (!host_ok(host))
-		host = rq->rq_env->e_bound;
+		host = rq->rq_tls ? rq->rq_env->e_bound_tls :
+		    rq->rq_env->e_bound;
 	snprintf(h, sizeof(h), "%s", host);
 	n = strlen(h);
 	if (strcmp(scheme, "http") == 0 && n > 3 &&
@@ -390,10 +391,21 @@ static void
 http_wait_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct req	*rq = arg;
+	int		 delayed = rq->rq_delayed;
 
 	http_unpark(rq);
-	if (res_events_answer(rq) == 0)
+	if (delayed || res_events_answer(rq) == 0)
 		http_send_now(rq);
+}
+
+/* Send a finished reply only after seconds (throttled failures). */
+void
+http_delay(struct req *rq, int seconds)
+{
+	rq->rq_delayed = 1;
+	http_park(rq, seconds);
+	if (!rq->rq_parked)
+		rq->rq_delayed = 0;
 }
 
 /*
@@ -436,13 +448,17 @@ http_park(struct req *rq, int seconds)
 		return;
 	}
 	evtimer_add(rq->rq_wait_timer, &tv);
+	rq->rq_parked = 1;
+	if (rq->rq_delayed) {
+		TAILQ_INSERT_TAIL(&env->e_waiters, rq, rq_wentry);
+		return;
+	}
 	bev = evhttp_connection_get_bufferevent(rq->rq_conn);
 	if (rq->rq_wait_watch == NULL && bev != NULL)
 		rq->rq_wait_watch = event_new(env->e_base, bufferevent_getfd(bev),
 		    EV_READ | EV_PERSIST, http_wait_eof, rq);
 	if (rq->rq_wait_watch != NULL)
 		event_add(rq->rq_wait_watch, NULL);
-	rq->rq_parked = 1;
 	TAILQ_INSERT_TAIL(&env->e_waiters, rq, rq_wentry);
 	env->e_nwaiters++;
 }
@@ -456,8 +472,10 @@ http_unpark(struct req *rq)
 	if (rq->rq_wait_watch != NULL)
 		event_del(rq->rq_wait_watch);
 	TAILQ_REMOVE(&rq->rq_env->e_waiters, rq, rq_wentry);
-	rq->rq_env->e_nwaiters--;
+	if (!rq->rq_delayed)
+		rq->rq_env->e_nwaiters--;
 	rq->rq_parked = 0;
+	rq->rq_delayed = 0;
 }
 
 /* Queue a finished request's reply behind an open batch, or send it. */
@@ -633,6 +651,18 @@ pct_decode(char *s)
 	return 0;
 }
 
+static size_t
+header_bytes(struct evhttp_request *r)
+{
+	struct evkeyval	*kv;
+	size_t		 n = 0;
+	const char	*uri = evhttp_request_get_uri(r);
+
+	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(r), next)
+		n += strlen(kv->key) + strlen(kv->value) + 4;
+	return n + (uri ? strlen(uri) : 0);
+}
+
 static void
 http_request_cb(struct evhttp_request *r, void *arg)
 {
@@ -661,6 +691,12 @@ http_request_cb(struct evhttp_request *r, void *arg)
 		snprintf(rq->rq_peer, sizeof(rq->rq_peer), "%s",
 		    peer ? peer : "-");
 		evhttp_connection_set_closecb(rq->rq_conn, http_closecb, env);
+		rq->rq_tls = tls_is_tls(rq->rq_conn);
+	}
+	if (header_bytes(r) > (size_t)env->e_conf.c_max_headers) {
+		rq->rq_path = strdup("-");
+		reply_text(rq, 431, "Request header fields too large");
+		goto send;
 	}
 	uri = evhttp_request_get_uri(r);
 	if (uri == NULL || *uri != '/') {
@@ -692,73 +728,93 @@ send:
 	http_send_now(rq);
 }
 
-int
-http_start(struct ecsd *env)
+/* Make one evhttp listening on addr (host:port); the bound address in out. */
+static struct evhttp *
+http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
+    int tls)
 {
+	struct evhttp			*http;
 	struct evhttp_bound_socket	*bs;
 	struct evconnlistener		*lev;
 	struct sockaddr_storage		 ss;
 	socklen_t			 sslen = sizeof(ss);
-	char				 host[128], addr[INET6_ADDRSTRLEN];
+	char				 host[128], a[INET6_ADDRSTRLEN];
 	char				*colon;
 	int64_t				 port;
 	evutil_socket_t			 fd;
 
-	TAILQ_INIT(&env->e_pending);
-	TAILQ_INIT(&env->e_waiters);
-	if ((env->e_http = evhttp_new(env->e_base)) == NULL)
-		return -1;
-	evhttp_set_allowed_methods(env->e_http, EVHTTP_REQ_GET |
-	    EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-	    EVHTTP_REQ_HEAD | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(env->e_http,
-	    (ev_ssize_t)env->e_conf.c_max_body);
-	evhttp_set_max_headers_size(env->e_http,
-	    (ev_ssize_t)env->e_conf.c_max_headers);
-	evhttp_set_timeout(env->e_http, (int)env->e_conf.c_idle_timeout);
-	evhttp_set_default_content_type(env->e_http,
-	    "text/html; charset=utf-8");
-	evhttp_set_gencb(env->e_http, http_request_cb, env);
-	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
-	if (env->e_commit_ev == NULL)
-		return -1;
+	if ((http = evhttp_new(env->e_base)) == NULL)
+		return NULL;
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
+	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(http, (ev_ssize_t)env->e_conf.c_max_body);
+	/* Header blocks between max_headers and this get our 431. */
+	evhttp_set_max_headers_size(http,
+	    (ev_ssize_t)env->e_conf.c_max_headers * 4);
+	evhttp_set_timeout(http, (int)env->e_conf.c_idle_timeout);
+	evhttp_set_default_content_type(http, "text/html; charset=utf-8");
+	evhttp_set_gencb(http, http_request_cb, env);
+	if (tls)
+		evhttp_set_bevcb(http, tls_bevcb, env->e_tls_ctx);
 
-	snprintf(host, sizeof(host), "%s", env->e_conf.c_listen);
+	snprintf(host, sizeof(host), "%s", addr);
 	colon = strrchr(host, ':');
 	*colon = '\0';
 	if (util_parse_i64(colon + 1, 0, 65535, &port) != 0) {
-		log_warnx("listen: bad port in %s", env->e_conf.c_listen);
-		return -1;
+		log_warnx("bad port in %s", addr);
+		goto fail;
 	}
 	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
 		memmove(host, host + 1, strlen(host));
 		host[strlen(host) - 1] = '\0';
 	}
-	bs = evhttp_bind_socket_with_handle(env->e_http, host,
-	    (ev_uint16_t)port);
+	bs = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
 	if (bs == NULL) {
-		log_warn("cannot listen on %s", env->e_conf.c_listen);
-		return -1;
+		log_warn("cannot listen on %s", addr);
+		goto fail;
 	}
 	lev = evhttp_bound_socket_get_listener(bs);
 	fd = evconnlistener_get_fd(lev);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
 		log_warn("getsockname");
-		return -1;
+		goto fail;
 	}
 	if (ss.ss_family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
 
-		inet_ntop(AF_INET6, &s6->sin6_addr, addr, sizeof(addr));
-		snprintf(env->e_bound, sizeof(env->e_bound), "[%s]:%u", addr,
-		    ntohs(s6->sin6_port));
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(out, outlen, "[%s]:%u", a, ntohs(s6->sin6_port));
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
 
-		inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
-		snprintf(env->e_bound, sizeof(env->e_bound), "%s:%u", addr,
-		    ntohs(s4->sin_port));
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(out, outlen, "%s:%u", a, ntohs(s4->sin_port));
 	}
+	return http;
+fail:
+	evhttp_free(http);
+	return NULL;
+}
+
+int
+http_start(struct ecsd *env)
+{
+	TAILQ_INIT(&env->e_pending);
+	TAILQ_INIT(&env->e_waiters);
+	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
+	if (env->e_commit_ev == NULL)
+		return -1;
+	if ((env->e_http = http_listen(env, env->e_conf.c_listen,
+	    env->e_bound, sizeof(env->e_bound), 0)) == NULL)
+		return -1;
+	if (env->e_conf.c_listen_tls[0] == '\0')
+		return 0;
+	if ((env->e_tls_ctx = tls_server_ctx(&env->e_conf)) == NULL)
+		return -1;
+	if ((env->e_https = http_listen(env, env->e_conf.c_listen_tls,
+	    env->e_bound_tls, sizeof(env->e_bound_tls), 1)) == NULL)
+		return -1;
 	return 0;
 }
 
@@ -770,14 +826,22 @@ http_stop(struct ecsd *env)
 	http_commit_now(env);
 	/* Waiters get their (empty) answer before the listener goes. */
 	while ((rq = TAILQ_FIRST(&env->e_waiters)) != NULL) {
+		int delayed = rq->rq_delayed;
+
 		http_unpark(rq);
-		if (res_events_answer(rq) == 0)
+		if (delayed || res_events_answer(rq) == 0)
 			http_send_now(rq);
 	}
 	http_commit_now(env);
 	if (env->e_http != NULL)
 		evhttp_free(env->e_http);
 	env->e_http = NULL;
+	if (env->e_https != NULL)
+		evhttp_free(env->e_https);
+	env->e_https = NULL;
+	if (env->e_tls_ctx != NULL)
+		tls_ctx_free(env->e_tls_ctx);
+	env->e_tls_ctx = NULL;
 	if (env->e_commit_ev != NULL)
 		event_free(env->e_commit_ev);
 	env->e_commit_ev = NULL;

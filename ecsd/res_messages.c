@@ -116,6 +116,8 @@ post_from_req(struct req *rq, struct ecs_post *p)
 	p->ep_mids = req_header_list(rq, "X-EcsReceiverMemberships");
 	p->ep_comms = req_header_list(rq, "X-EcsReceiverCommunities");
 	p->ep_now = time(NULL);
+	p->ep_auth_ttl = (time_t)rq->rq_env->e_conf.c_auth_ttl;
+	p->ep_auth_min = (time_t)rq->rq_env->e_conf.c_auth_min;
 }
 
 static int

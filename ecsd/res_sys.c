@@ -196,6 +196,8 @@ res_events_wake(struct ecsd *env, const struct ivec *pids)
 
 	for (rq = TAILQ_FIRST(&env->e_waiters); rq != NULL; rq = next) {
 		next = TAILQ_NEXT(rq, rq_wentry);
+		if (rq->rq_delayed)
+			continue;
 		if (bsearch(&rq->rq_caller.p_id, pids->iv_v, pids->iv_n,
 		    sizeof(pids->iv_v[0]), pid_cmp) == NULL)
 			continue;

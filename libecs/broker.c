@@ -329,6 +329,10 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	struct json		*doc = NULL;
 	const struct json	*vs, *ve;
 	time_t			 sov, eov, now = p->ep_now;
+	time_t			 ttl = p->ep_auth_ttl > 0 ? p->ep_auth_ttl :
+				    AUTH_TTL;
+	time_t			 least = p->ep_auth_min > 0 ? p->ep_auth_min :
+				    AUTH_MIN;
 	char			 sovs[40], eovs[40];
 	const char		*keep_sov = NULL, *keep_eov = NULL;
 	struct jw		 w;
@@ -363,7 +367,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	}
 	if (vs == NULL && ve == NULL) {
 		sov = now;
-		eov = now + AUTH_TTL;
+		eov = now + ttl;
 	} else if (ve == NULL) {
 		if (sov < now) {
 			json_free(doc);
@@ -371,9 +375,9 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 			    "sov time is younger then current time");
 		}
 		keep_sov = json_string(vs);
-		eov = sov + AUTH_TTL;
+		eov = sov + ttl;
 	} else if (vs == NULL) {
-		if (eov < now + AUTH_MIN) {
+		if (eov < now + least) {
 			json_free(doc);
 			return broker_fail(err, ECS_EINVAL,
 			    "eov time is too young");

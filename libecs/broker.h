@@ -27,6 +27,8 @@ struct ecs_post {
 	const char	*ep_mids;	/* X-EcsReceiverMemberships or NULL */
 	const char	*ep_comms;	/* X-EcsReceiverCommunities or NULL */
 	time_t		 ep_now;
+	time_t		 ep_auth_ttl;	/* 0: AUTH_TTL */
+	time_t		 ep_auth_min;	/* 0: AUTH_MIN */
 };
 
 /* A message as answered to one caller. */

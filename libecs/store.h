@@ -141,6 +141,12 @@ enum ecs_err	 store_participant_rename(struct store *, int64_t,
 enum ecs_err	 store_participant_set_ttl(struct store *, int64_t, time_t);
 enum ecs_err	 store_identity_add(struct store *, const char *name,
 		    const char *desc, int64_t pid);
+/* The password hash of identity name (ECS_ENOTFOUND: none set). */
+enum ecs_err	 store_identity_password(struct store *, const char *name,
+		    int64_t *pid, char *hash, size_t);
+/* Set (hash) or clear (NULL) the password of pid's identity name. */
+enum ecs_err	 store_identity_set_password(struct store *, int64_t pid,
+		    const char *name, const char *hash);
 enum ecs_err	 store_org_by_name(struct store *, const char *, int64_t *);
 enum ecs_err	 store_membership_add(struct store *, int64_t pid,
 		    int64_t cid, int64_t *mid);
@@ -241,6 +247,8 @@ enum ecs_err	 store_auth_eov(struct store *, int64_t msg, time_t *);
 enum ecs_err	 store_auths_expired(struct store *, time_t, struct ivec *);
 
 /* Garbage collection candidates. */
+/* Delete tombstones no event refers to any more. */
+enum ecs_err	 store_gc_tombstones(struct store *, int *);
 enum ecs_err	 store_participants_expired(struct store *, time_t now,
 		    time_t sub_age, struct ivec *);
 
@@ -269,5 +277,6 @@ enum ecs_err	 store_take_event_pids(struct store *, struct ivec *);
 enum ecs_err	 store_take_new_mids(struct store *, struct ivec *);
 
 extern const char store_schema_sql[];
+extern const char *const store_migrations[];
 
 #endif /* ECS_STORE_H */

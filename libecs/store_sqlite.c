@@ -20,7 +20,7 @@
 #include "util.h"
 
 #define STMT_CACHE	256
-#define SCHEMA_VERSION	1
+#define SCHEMA_VERSION	2
 
 struct stmt_slot {
 	const char	*ss_sql;
@@ -272,24 +272,32 @@ store_open(const char *path, int durable, struct store **out,
 		    sqlite3_errmsg(s->st_db));
 		goto fail;
 	}
-	if (version == 0) {
-		if (exec_sql(s, "BEGIN IMMEDIATE") != ECS_OK ||
-		    exec_sql(s, store_schema_sql) != ECS_OK ||
-		    exec_sql(s, "PRAGMA user_version = 1") != ECS_OK ||
-		    exec_sql(s, "COMMIT") != ECS_OK) {
-			snprintf(err->e_msg, sizeof(err->e_msg),
-			    "%s: applying the schema: %s", path,
-			    sqlite3_errmsg(s->st_db));
-			exec_sql(s, "ROLLBACK");
-			e = ECS_ESTORE;
-			goto fail;
-		}
-	} else if (version > SCHEMA_VERSION) {
+	if (version > SCHEMA_VERSION) {
 		snprintf(err->e_msg, sizeof(err->e_msg),
 		    "%s: schema version %" PRId64 " is newer than this ecsd "
 		    "(%d)", path, version, SCHEMA_VERSION);
 		e = ECS_ESTORE;
 		goto fail;
+	}
+	/* The base schema, then each migration, each in one transaction. */
+	while (version < SCHEMA_VERSION) {
+		char	 pragma[64];
+
+		snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d",
+		    (int)version + 1);
+		if (exec_sql(s, "BEGIN IMMEDIATE") != ECS_OK ||
+		    exec_sql(s, version == 0 ? store_schema_sql :
+		    store_migrations[version - 1]) != ECS_OK ||
+		    exec_sql(s, pragma) != ECS_OK ||
+		    exec_sql(s, "COMMIT") != ECS_OK) {
+			snprintf(err->e_msg, sizeof(err->e_msg),
+			    "%s: applying schema version %d: %s", path,
+			    (int)version + 1, sqlite3_errmsg(s->st_db));
+			exec_sql(s, "ROLLBACK");
+			e = ECS_ESTORE;
+			goto fail;
+		}
+		version++;
 	}
 	*out = s;
 	return ECS_OK;
@@ -2423,4 +2431,60 @@ store_subpart_json(struct store *s, int64_t sid, struct jw *w)
 	jw_str(w, sp.sp_has_realm ? sp.sp_realm : NULL);
 	jw_obj_close(w);
 	return rc == SQLITE_DONE ? ECS_OK : sql_err(s, rc);
+}
+
+/* --- passwords -------------------------------------------------------------- */
+
+enum ecs_err
+store_identity_password(struct store *s, const char *name, int64_t *pid,
+    char *hash, size_t len)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT participant_id, password FROM identities "
+	    "WHERE name = ? AND password IS NOT NULL")) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, name);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*pid = sqlite3_column_int64(stmt, 0);
+		copy_col(stmt, 1, hash, len);
+	} else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
+enum ecs_err
+store_identity_set_password(struct store *s, int64_t pid, const char *name,
+    const char *hash)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((stmt = st(s, "UPDATE identities SET password = ? "
+	    "WHERE participant_id = ? AND name = ?")) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, hash);
+	sqlite3_bind_int64(stmt, 2, pid);
+	bind_text(stmt, 3, name);
+	rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (rc != SQLITE_DONE)
+		return sql_err(s, rc);
+	return sqlite3_changes(s->st_db) == 1 ? ECS_OK : ECS_ENOTFOUND;
+}
+
+enum ecs_err
+store_gc_tombstones(struct store *s, int *n)
+{
+	enum ecs_err	 e;
+
+	e = exec_i(s, "DELETE FROM messages WHERE removed = 1 AND NOT EXISTS "
+	    "(SELECT 1 FROM events WHERE events.message_id = messages.id)", 0,
+	    0, 0, 0);
+	*n = e == ECS_OK ? sqlite3_changes(s->st_db) : 0;
+	return e;
 }
