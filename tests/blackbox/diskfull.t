@@ -1,0 +1,72 @@
+# Disk full: with the data directory on a small tmpfs that fills up, writes
+# get 503 with a clear text, reads keep working, ecsd recovers by itself when
+# space returns, and nothing acknowledged is lost.
+use strict;
+use warnings;
+use Test::More;
+use File::Temp qw(tempdir);
+use Ecsd;
+use EcsdCheck;
+
+plan skip_all => 'needs a local daemon' if Ecsd::external();
+plan skip_all => 'mounting a tmpfs needs root' if $> != 0;
+my $mnt = tempdir('ecsd-full-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+if (system('mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', $mnt) != 0) {
+	plan skip_all => 'cannot mount a tmpfs here';
+}
+my $mounted = 1;
+END { system('umount', $mnt) if $mounted && $mnt; }
+
+my $d = Ecsd->start(conf => { datadir => "$mnt/data" });
+$d->fixture_spec;
+my $X = '/numlab/exercises';
+my %to = ('X-EcsReceiverMemberships' => $d->mid(P2 => 'WUV'));
+my $p1 = $d->as('P1');
+
+# Leave little room: a filler file takes most of what is free.
+my $free = `df -k --output=avail $mnt | tail -1` * 1024;
+my $filler = "$mnt/filler";
+system('dd', 'if=/dev/zero', "of=$filler", 'bs=4096', 'count=' . int(($free - 256 * 1024) / 4096), 'status=none');
+ok(-s $filler, 'filler written');
+
+my (%acked, $full, %other);
+for my $i (1 .. 200) {
+	my $body = sprintf("%05d", $i) . ('x' x 20000);
+	my $r = $p1->post($X, body => $body, ctype => 'text/plain', headers => \%to);
+	if ($r->{status} == 201) {
+		$acked{ Ecsd::loc_id($r) } = $body;
+	} elsif ($r->{status} == 503) {
+		$full = $r;
+		last;
+	} else {
+		$other{ $r->{status} }++;
+	}
+}
+ok(scalar(keys %acked) > 0, scalar(keys %acked) . ' messages acknowledged before the disk filled');
+ok($full, 'a write on a full disk gets 503');
+is_deeply(\%other, {}, 'and no other failure status');
+like($full->{body} // '', qr/^Storage unavailable[^\n]*\n\z/, 'with one line of text') if $full;
+std_ok($full, '503') if $full;
+
+my ($some) = sort keys %acked;
+my $g = $d->as('P2')->get("$X/$some");
+is($g->{status}, 200, 'reads keep working on a full disk');
+is($g->{body}, $acked{$some}, 'with the stored body');
+is($d->as('P2')->get('/sys/memberships')->{status}, 200, 'memberships too');
+my $again = $p1->post($X, body => 'y' x 20000, ctype => 'text/plain', headers => \%to);
+is($again->{status}, 503, 'still 503 while the disk is full');
+
+unlink $filler;
+my $back = $p1->post($X, body => 'after', ctype => 'text/plain', headers => \%to);
+is($back->{status}, 201, 'writes work again once space returns, without a restart');
+$acked{ Ecsd::loc_id($back) } = 'after' if $back->{status} == 201;
+
+$d->restart;
+my $lost = 0;
+for my $id (sort keys %acked) {
+	my $r = $d->as('P2')->get("$X/$id");
+	$lost++ unless $r->{status} == 200 && $r->{body} eq $acked{$id};
+}
+is($lost, 0, 'every acknowledged message is there after a restart (' . scalar(keys %acked) . ')');
+$d->stop_ok;
+done_testing();
