@@ -321,7 +321,7 @@ out:
 	if (env.e_gc != NULL)
 		event_free(env.e_gc);
 	if (env.e_http != NULL || env.e_commit_ev != NULL ||
-	    env.e_tls_ctx != NULL)
+	    env.e_tls_ctx != NULL || env.e_conns != NULL)
 		http_stop(&env);
 	if (env.e_base != NULL)
 		event_base_free(env.e_base);

@@ -27,6 +27,7 @@ struct evhttp;
 struct evhttp_request;
 struct evhttp_connection;
 struct evbuffer;
+struct evconnlistener;
 
 #define ECSD_MAX_NETS	32
 
@@ -59,6 +60,8 @@ struct conf {
 	int64_t		 c_allow_anonymous;
 	int64_t		 c_anon_ttl;
 	int64_t		 c_max_wait;
+	int64_t		 c_max_connections;
+	int64_t		 c_request_timeout;
 	int64_t		 c_max_waiters;
 	char		*c_log_level;
 	char		*c_listen_tls;
@@ -70,6 +73,21 @@ struct conf {
 	int64_t		 c_auth_min;
 	struct netlist	 c_trusted_nets;
 	struct netlist	 c_admin_nets;
+};
+
+/* A client connection (conn.c). */
+struct conn {
+	struct bufferevent	*c_bev;		/* NULL: free slot */
+	time_t			 c_mark;	/* accepted or last request */
+	int			 c_input;	/* bytes since c_mark */
+	int			 c_over;	/* past max_connections */
+	int			 c_timedout;
+	int			 c_tls;
+};
+
+struct listener_ctx {
+	struct ecsd		*lc_env;
+	int			 lc_tls;
 };
 
 /* Basic credentials verified lately, and failures by address. */
@@ -150,6 +168,14 @@ struct ecsd {
 	struct reqlist		 e_waiters;	/* parked /sys/events/fifo */
 	int			 e_nwaiters;
 	struct authn_state	 e_authn;
+	struct conn		*e_conns;	/* open addressing by bev */
+	size_t			 e_conns_mask;
+	size_t			 e_nconns;
+	struct event		*e_sweep;
+	struct evconnlistener	*e_listeners[2];
+	int			 e_nlisteners;
+	int			 e_listeners_off;
+	struct listener_ctx	 e_lctx[2];
 	char			*e_admin_pw;
 	char			 e_bound[80];
 	int			 e_stopping;
@@ -201,6 +227,13 @@ const char *req_body(struct req *, size_t *);
 void	 req_base_url(struct req *, char *, size_t);
 int	 req_query_flag(struct req *, const char *key, char *val, size_t);
 int	 req_flag(struct req *, const char *key, char *val, size_t);
+
+/* conn.c */
+int	 conn_init(struct ecsd *);
+int	 conn_start(struct ecsd *);
+void	 conn_stop(struct ecsd *);
+struct bufferevent *conn_bevcb(struct event_base *, void *);
+int	 conn_request(struct req *);
 
 /* tls.c */
 struct bufferevent;

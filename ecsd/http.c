@@ -693,6 +693,10 @@ http_request_cb(struct evhttp_request *r, void *arg)
 		evhttp_connection_set_closecb(rq->rq_conn, http_closecb, env);
 		rq->rq_tls = tls_is_tls(rq->rq_conn);
 	}
+	if (conn_request(rq) != 0) {
+		rq->rq_path = strdup("-");
+		goto send;
+	}
 	if (header_bytes(r) > (size_t)env->e_conf.c_max_headers) {
 		rq->rq_path = strdup("-");
 		reply_text(rq, 431, "Request header fields too large");
@@ -755,8 +759,9 @@ http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
 	evhttp_set_timeout(http, (int)env->e_conf.c_idle_timeout);
 	evhttp_set_default_content_type(http, "text/html; charset=utf-8");
 	evhttp_set_gencb(http, http_request_cb, env);
-	if (tls)
-		evhttp_set_bevcb(http, tls_bevcb, env->e_tls_ctx);
+	env->e_lctx[tls].lc_env = env;
+	env->e_lctx[tls].lc_tls = tls;
+	evhttp_set_bevcb(http, conn_bevcb, &env->e_lctx[tls]);
 
 	snprintf(host, sizeof(host), "%s", addr);
 	colon = strrchr(host, ':');
@@ -775,6 +780,7 @@ http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
 		goto fail;
 	}
 	lev = evhttp_bound_socket_get_listener(bs);
+	env->e_listeners[env->e_nlisteners++] = lev;
 	fd = evconnlistener_get_fd(lev);
 	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
 		log_warn("getsockname");
@@ -803,7 +809,8 @@ http_start(struct ecsd *env)
 	TAILQ_INIT(&env->e_pending);
 	TAILQ_INIT(&env->e_waiters);
 	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
-	if (env->e_commit_ev == NULL)
+	if (env->e_commit_ev == NULL || conn_init(env) != 0 ||
+	    conn_start(env) != 0)
 		return -1;
 	if ((env->e_http = http_listen(env, env->e_conf.c_listen,
 	    env->e_bound, sizeof(env->e_bound), 0)) == NULL)
@@ -839,6 +846,7 @@ http_stop(struct ecsd *env)
 	if (env->e_https != NULL)
 		evhttp_free(env->e_https);
 	env->e_https = NULL;
+	conn_stop(env);
 	if (env->e_tls_ctx != NULL)
 		tls_ctx_free(env->e_tls_ctx);
 	env->e_tls_ctx = NULL;

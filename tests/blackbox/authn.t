@@ -46,8 +46,10 @@ $d->fixture_spec;
 	    'trailing blank is not part of the header value (RFC 7230 OWS)');
 	e401($d->as('ulama')->get('/sys/events', headers => { 'X-EcsAuthId' => 'ulamax' }),
 	    'No "X-EcsAuthId: ulamax" identity found', 'explicit header wins');
-	e401($c->get('/sys/events', headers => { Authorization => basic($d->password) }),
-	    'No "X-EcsAuthId" http header', 'admin credentials do not authenticate the protocol');
+	my $adm = $c->get('/sys/events', headers => { Authorization => basic($d->password) });
+	is($adm->{status}, 401, 'admin credentials do not authenticate the protocol');
+	is($adm->{body}, "Invalid credentials for \"admin\"\n", 'they are Basic credentials of no identity');
+	like($adm->{headers}{'www-authenticate'} // '', qr/^Basic realm=/, 'with a Basic challenge');
 	e401($c->get('/sys/events', headers => { Cookie => 'ecs_anonymous=abc; other=1' }),
 	    'No "X-EcsAuthId" http header', 'anonymous cookie ignored while anonymous is disabled');
 	e401($c->get('/sys/events', headers => { Cookie => 'ecs_subparticipant=nosuch' }),

