@@ -152,6 +152,8 @@ static const struct conf_entry conf_table[] = {
 	  "Default validity of a one-touch token in seconds.", NULL },
 	{ "auth_min", CONF_INT, 1, 3600, "5", OFF(c_auth_min),
 	  "Least remaining validity of a token's eov in seconds.", NULL },
+	{ "plugin_host", CONF_STR, 0, 0, ECC_HOST_PATH, OFF(c_plugin_host),
+	  "The ecc-host program that runs plugins.", NULL },
 	{ "log_level", CONF_STR, 0, 0, "info", OFF(c_log_level),
 	  "warn, info or debug.", check_level },
 };
@@ -175,6 +177,15 @@ conf_set(struct conf *c, const char *key, const char *value, char *err,
 	char			**sp;
 	int64_t			 v;
 
+	/* Keys of [plugin NAME] sections arrive as "plugin NAME.key". */
+	if (strncmp(key, "plugin ", 7) == 0 && strchr(key, '.') != NULL) {
+		char	 name[128];
+		const char *dot = strchr(key, '.');
+
+		snprintf(name, sizeof(name), "%.*s", (int)(dot - key - 7),
+		    key + 7);
+		return plugin_conf_set(c, name, dot + 1, value, err, errlen);
+	}
 	if ((ce = conf_find(key)) == NULL) {
 		snprintf(err, errlen, "unknown key \"%s\"", key);
 		return -1;
@@ -219,6 +230,7 @@ conf_free(struct conf *c)
 	size_t	 i;
 	char	**sp;
 
+	plugin_conf_free(c);
 	for (i = 0; i < sizeof(conf_table) / sizeof(conf_table[0]); i++) {
 		if (conf_table[i].ce_type != CONF_STR)
 			continue;

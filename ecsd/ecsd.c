@@ -296,6 +296,8 @@ main(int argc, char *argv[])
 	}
 	evsignal_add(env.e_sigterm, NULL);
 	evsignal_add(env.e_sigint, NULL);
+	if (plugin_start(&env) != 0)
+		goto out;
 	tv.tv_sec = (time_t)env.e_conf.c_auth_gc_interval;
 	tv.tv_usec = 0;
 	event_add(env.e_auth_gc, &tv);
@@ -307,11 +309,13 @@ main(int argc, char *argv[])
 	else
 		log_info("ready http=%s", env.e_bound);
 	event_base_dispatch(env.e_base);
+	plugin_stop(&env);
 	http_stop(&env);
 	log_info("stopped after %llu commits",
 	    (unsigned long long)env.e_batches);
 	rc = 0;
 out:
+	plugin_stop(&env);
 	if (env.e_sigterm != NULL)
 		event_free(env.e_sigterm);
 	if (env.e_sigint != NULL)

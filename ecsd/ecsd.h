@@ -43,6 +43,15 @@ struct netlist {
 	int		 nl_n;
 };
 
+/* A [plugin NAME] section: host keys and the plugin's own, as k=v. */
+#define PLUGIN_MAX	16
+#define PLUGIN_OPTS	32
+struct plugin_conf {
+	char		*pc_name;
+	char		*pc_opts[PLUGIN_OPTS];
+	int		 pc_nopts;
+};
+
 struct conf {
 	char		*c_listen;
 	char		*c_datadir;
@@ -71,6 +80,9 @@ struct conf {
 	char		*c_tls_verify;
 	int64_t		 c_auth_ttl;
 	int64_t		 c_auth_min;
+	char		*c_plugin_host;
+	struct plugin_conf c_plugins[PLUGIN_MAX];
+	int		 c_nplugins;
 	struct netlist	 c_trusted_nets;
 	struct netlist	 c_admin_nets;
 };
@@ -150,6 +162,18 @@ struct req {
 };
 TAILQ_HEAD(reqlist, req);
 
+/* A running plugin (plugin.c). */
+struct plugin_proc {
+	struct ecsd			*pp_env;
+	const struct plugin_conf	*pp_conf;
+	pid_t				 pp_pid;	/* 0: not running */
+	time_t				 pp_started;
+	int				 pp_restarts;
+	struct event			*pp_timer;
+	char				 pp_participant[256];
+	char				 pp_authid[128];
+};
+
 /* The daemon's one context. */
 struct ecsd {
 	struct conf		 e_conf;
@@ -176,6 +200,9 @@ struct ecsd {
 	int			 e_nlisteners;
 	int			 e_listeners_off;
 	struct listener_ctx	 e_lctx[2];
+	struct plugin_proc	 e_plugins[PLUGIN_MAX];
+	int			 e_nplugins;
+	struct event		*e_sigchld;
 	char			*e_admin_pw;
 	char			 e_bound[80];
 	int			 e_stopping;
@@ -234,6 +261,13 @@ int	 conn_start(struct ecsd *);
 void	 conn_stop(struct ecsd *);
 struct bufferevent *conn_bevcb(struct event_base *, void *);
 int	 conn_request(struct req *);
+
+/* plugin.c */
+int	 plugin_conf_set(struct conf *, const char *name, const char *key,
+	    const char *value, char *err, size_t);
+void	 plugin_conf_free(struct conf *);
+int	 plugin_start(struct ecsd *);
+void	 plugin_stop(struct ecsd *);
 
 /* tls.c */
 struct bufferevent;

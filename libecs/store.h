@@ -134,6 +134,11 @@ enum ecs_err	 store_participant_get(struct store *, int64_t,
 enum ecs_err	 store_participant_flags(struct store *, int64_t, int events,
 		    int selfrouting);
 enum ecs_err	 store_participant_delete(struct store *, int64_t);
+enum ecs_err	 store_participant_by_name(struct store *, const char *,
+		    int64_t *);
+/* The first auth id of a participant. */
+enum ecs_err	 store_participant_authid(struct store *, int64_t, char *,
+		    size_t);
 enum ecs_err	 store_participant_add(struct store *,
 		    const struct ecs_newpart *, int64_t *);
 enum ecs_err	 store_participant_rename(struct store *, int64_t,

@@ -2488,3 +2488,43 @@ store_gc_tombstones(struct store *s, int *n)
 	*n = e == ECS_OK ? sqlite3_changes(s->st_db) : 0;
 	return e;
 }
+
+enum ecs_err
+store_participant_by_name(struct store *s, const char *name, int64_t *pid)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT id FROM participants WHERE name = ?")) ==
+	    NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, name);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*pid = sqlite3_column_int64(stmt, 0);
+	else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
+enum ecs_err
+store_participant_authid(struct store *s, int64_t pid, char *out, size_t len)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT name FROM identities WHERE participant_id = ? "
+	    "ORDER BY id LIMIT 1")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, pid);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		copy_col(stmt, 0, out, len);
+	else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
