@@ -275,11 +275,14 @@ main(int argc, char *argv[])
 		log_warnx("cannot set up authentication");
 		goto out;
 	}
+	if (store_checkpointer_start(env.e_store, dbpath) != ECS_OK)
+		log_warnx("no checkpoint thread: commits checkpoint themselves");
 	if (admin_password(&env) != 0) {
 		log_warnx("cannot set up the admin password");
 		goto out;
 	}
-	if ((env.e_base = event_base_new()) == NULL) {
+	if ((env.e_base = event_base_new()) == NULL ||
+	    event_base_priority_init(env.e_base, 3) != 0) {
 		log_warnx("event_base_new failed");
 		goto out;
 	}

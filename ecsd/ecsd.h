@@ -207,6 +207,7 @@ struct ecsd {
 	char			 e_bound[80];
 	int			 e_stopping;
 	uint64_t		 e_batches;
+	int			 e_batch_writes;
 };
 
 /* conf.c */
@@ -219,6 +220,9 @@ int	 conf_finish(struct conf *);
 int	 netlist_parse(struct netlist *, const char *, char *, size_t);
 int	 netlist_match(const struct netlist *, const struct sockaddr *);
 int	 netlist_match_str(const struct netlist *, const char *);
+int	 plugin_conf_set(struct conf *, const char *name, const char *key,
+	    const char *value, char *err, size_t);
+void	 plugin_conf_free(struct conf *);
 
 /* log.c */
 enum { LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -263,9 +267,6 @@ struct bufferevent *conn_bevcb(struct event_base *, void *);
 int	 conn_request(struct req *);
 
 /* plugin.c */
-int	 plugin_conf_set(struct conf *, const char *name, const char *key,
-	    const char *value, char *err, size_t);
-void	 plugin_conf_free(struct conf *);
 int	 plugin_start(struct ecsd *);
 void	 plugin_stop(struct ecsd *);
 

@@ -33,6 +33,8 @@
 #include "util.h"
 
 static void	 http_request_cb(struct evhttp_request *, void *);
+#define BATCH_MAX	1024	/* writes in one transaction at most */
+
 static void	 http_send(struct req *);
 static void	 req_free(struct req *);
 static int	 int_cmp(const void *, const void *);
@@ -353,8 +355,11 @@ http_begin_write(struct req *rq)
 		return -1;
 	}
 	rq->rq_wrote = 1;
-	if (fresh)
+	if (fresh) {
+		env->e_batch_writes = 0;
 		event_active(env->e_commit_ev, EV_WRITE, 0);
+	}
+	env->e_batch_writes++;
 	return 0;
 }
 
@@ -730,6 +735,8 @@ http_request_cb(struct evhttp_request *r, void *arg)
 		return;
 send:
 	http_send_now(rq);
+	if (env->e_batch_writes >= BATCH_MAX)
+		http_commit_now(env);
 }
 
 /* Make one evhttp listening on addr (host:port); the bound address in out. */
@@ -808,9 +815,16 @@ http_start(struct ecsd *env)
 {
 	TAILQ_INIT(&env->e_pending);
 	TAILQ_INIT(&env->e_waiters);
+	/*
+	 * The commit runs at the lowest of three priorities: only once no
+	 * socket has a request ready, so that every request that arrived
+	 * meanwhile joins the batch (group commit). A batch is also closed
+	 * after BATCH_MAX writes, so an open loop cannot starve it.
+	 */
 	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
-	if (env->e_commit_ev == NULL || conn_init(env) != 0 ||
-	    conn_start(env) != 0)
+	if (env->e_commit_ev == NULL ||
+	    event_priority_set(env->e_commit_ev, 2) != 0 ||
+	    conn_init(env) != 0 || conn_start(env) != 0)
 		return -1;
 	if ((env->e_http = http_listen(env, env->e_conf.c_listen,
 	    env->e_bound, sizeof(env->e_bound), 0)) == NULL)

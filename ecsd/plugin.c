@@ -29,58 +29,6 @@
 #define PLUGIN_BACKOFF_MAX	60
 #define PLUGIN_STOP_WAIT	5	/* seconds before SIGKILL */
 
-/* conf.c hands the keys of [plugin NAME] sections here. */
-int
-plugin_conf_set(struct conf *c, const char *name, const char *key,
-    const char *value, char *err, size_t len)
-{
-	struct plugin_conf	*pc = NULL;
-	char			*kv;
-	int			 i;
-
-	for (i = 0; i < c->c_nplugins; i++)
-		if (strcmp(c->c_plugins[i].pc_name, name) == 0)
-			pc = &c->c_plugins[i];
-	if (pc == NULL) {
-		if (c->c_nplugins == PLUGIN_MAX) {
-			snprintf(err, len, "more than %d plugins", PLUGIN_MAX);
-			return -1;
-		}
-		if (*name == '\0' || strspn(name, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(name)) {
-			snprintf(err, len, "plugin name \"%s\" is not "
-			    "[A-Za-z0-9_-]+", name);
-			return -1;
-		}
-		pc = &c->c_plugins[c->c_nplugins++];
-		memset(pc, 0, sizeof(*pc));
-		if ((pc->pc_name = strdup(name)) == NULL)
-			return -1;
-	}
-	if (pc->pc_nopts == PLUGIN_OPTS) {
-		snprintf(err, len, "plugin %s: more than %d keys", name,
-		    PLUGIN_OPTS);
-		return -1;
-	}
-	if (asprintf(&kv, "%s=%s", key, value) == -1)
-		return -1;
-	pc->pc_opts[pc->pc_nopts++] = kv;
-	return 0;
-}
-
-void
-plugin_conf_free(struct conf *c)
-{
-	int	 i, j;
-
-	for (i = 0; i < c->c_nplugins; i++) {
-		free(c->c_plugins[i].pc_name);
-		for (j = 0; j < c->c_plugins[i].pc_nopts; j++)
-			free(c->c_plugins[i].pc_opts[j]);
-	}
-	c->c_nplugins = 0;
-}
-
 /* A host key of the section (path, participant, ...), or NULL. */
 static const char *
 plugin_opt(const struct plugin_conf *pc, const char *key)

@@ -93,6 +93,19 @@ suffix(char *seg)
 	return 0;
 }
 
+/* seg is name, or name with a format suffix (.json, .xml, .txt). */
+static int
+is_name(const char *seg, const char *name)
+{
+	size_t	 n = strlen(name);
+
+	if (strncmp(seg, name, n) != 0)
+		return 0;
+	return seg[n] == '\0' || strcmp(seg + n, ".json") == 0 ||
+	    strcmp(seg + n, ".xml") == 0 || strcmp(seg + n, ".txt") == 0 ||
+	    strcmp(seg + n, ".text") == 0;
+}
+
 static void
 route_sys(struct req *rq, char **seg, int n, int legacy)
 {
@@ -168,12 +181,11 @@ route_dispatch(struct req *rq)
 		admin_dispatch(rq, seg + 1, n - 1);
 		goto done;
 	}
-	/* Legacy aliases without /sys (5.1 #1-3). */
-	if ((n == 1 && (strcmp(seg[0], "memberships") == 0 ||
-	    strcmp(seg[0], "memberships.json") == 0 ||
-	    strncmp(seg[0], "events", 6) == 0)) ||
+	/* Legacy aliases without /sys (5.1 #1-3), format suffix allowed. */
+	if ((n == 1 && (is_name(seg[0], "memberships") ||
+	    is_name(seg[0], "events"))) ||
 	    (n == 2 && strcmp(seg[0], "events") == 0 &&
-	    strncmp(seg[1], "fifo", 4) == 0)) {
+	    is_name(seg[1], "fifo"))) {
 		route_sys(rq, seg, n, 1);
 		goto done;
 	}

@@ -115,6 +115,8 @@ struct ecs_event {
 enum ecs_err	 store_open(const char *path, int durable, struct store **,
 		    struct ecs_error *);
 void		 store_close(struct store *);
+/* Move WAL checkpoints off the caller's thread (a thread of the store). */
+enum ecs_err	 store_checkpointer_start(struct store *, const char *path);
 const char	*store_errmsg(struct store *);
 
 /* Transactions: one batch is one transaction, one request one savepoint. */

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <pthread.h>
+
 #include <sqlite3.h>
 
 #include "store.h"
@@ -27,8 +29,26 @@ struct stmt_slot {
 	sqlite3_stmt	*ss_stmt;
 };
 
+/*
+ * The checkpointer: a thread with its own connection that copies the WAL
+ * into the database every CKPT_MS (PASSIVE: it never blocks the writer),
+ * so that the event loop's commits never run a checkpoint themselves.
+ */
+#define CKPT_MS		200
+
+struct ckpt {
+	pthread_t	 ck_thread;
+	pthread_mutex_t	 ck_lock;
+	pthread_cond_t	 ck_cond;
+	int		 ck_stop;
+	int		 ck_running;
+	sqlite3		*ck_db;
+	uint64_t	 ck_runs;
+};
+
 struct store {
 	sqlite3			*st_db;
+	struct ckpt		 st_ckpt;
 	int			 st_tx;		/* a batch transaction is open */
 	int			 st_sp;		/* savepoint depth */
 	struct ivec		 st_new_mids;
@@ -258,6 +278,7 @@ store_open(const char *path, int durable, struct store **out,
 	sqlite3_busy_timeout(s->st_db, 5000);
 	sqlite3_extended_result_codes(s->st_db, 1);
 	if (exec_sql(s, "PRAGMA journal_mode = WAL") != ECS_OK ||
+	    exec_sql(s, "PRAGMA journal_size_limit = 67108864") != ECS_OK ||
 	    exec_sql(s, durable ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL") != ECS_OK ||
 	    exec_sql(s, "PRAGMA foreign_keys = ON") != ECS_OK) {
@@ -306,6 +327,86 @@ fail:
 	return e;
 }
 
+static void *
+ckpt_main(void *arg)
+{
+	struct ckpt	*ck = arg;
+	struct timespec	 ts;
+	int		 logf, done;
+
+	pthread_mutex_lock(&ck->ck_lock);
+	while (!ck->ck_stop) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += CKPT_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ck->ck_cond, &ck->ck_lock, &ts);
+		if (ck->ck_stop)
+			break;
+		pthread_mutex_unlock(&ck->ck_lock);
+		logf = done = 0;
+		sqlite3_wal_checkpoint_v2(ck->ck_db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &logf, &done);
+		pthread_mutex_lock(&ck->ck_lock);
+		ck->ck_runs++;
+	}
+	pthread_mutex_unlock(&ck->ck_lock);
+	return NULL;
+}
+
+enum ecs_err
+store_checkpointer_start(struct store *s, const char *path)
+{
+	struct ckpt	*ck = &s->st_ckpt;
+
+	if (sqlite3_open_v2(path, &ck->ck_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sqlite3_close(ck->ck_db);
+		ck->ck_db = NULL;
+		return ECS_ESTORE;
+	}
+	sqlite3_busy_timeout(ck->ck_db, 1000);
+	/* The loop's connection no longer checkpoints by itself. */
+	if (exec_sql(s, "PRAGMA wal_autocheckpoint = 0") != ECS_OK ||
+	    pthread_mutex_init(&ck->ck_lock, NULL) != 0) {
+		sqlite3_close(ck->ck_db);
+		ck->ck_db = NULL;
+		return ECS_ESTORE;
+	}
+	pthread_cond_init(&ck->ck_cond, NULL);
+	if (pthread_create(&ck->ck_thread, NULL, ckpt_main, ck) != 0) {
+		pthread_cond_destroy(&ck->ck_cond);
+		pthread_mutex_destroy(&ck->ck_lock);
+		sqlite3_close(ck->ck_db);
+		ck->ck_db = NULL;
+		exec_sql(s, "PRAGMA wal_autocheckpoint = 1000");
+		return ECS_ESTORE;
+	}
+	ck->ck_running = 1;
+	return ECS_OK;
+}
+
+static void
+ckpt_stop(struct store *s)
+{
+	struct ckpt	*ck = &s->st_ckpt;
+
+	if (!ck->ck_running)
+		return;
+	pthread_mutex_lock(&ck->ck_lock);
+	ck->ck_stop = 1;
+	pthread_cond_signal(&ck->ck_cond);
+	pthread_mutex_unlock(&ck->ck_lock);
+	pthread_join(ck->ck_thread, NULL);
+	pthread_cond_destroy(&ck->ck_cond);
+	pthread_mutex_destroy(&ck->ck_lock);
+	sqlite3_close(ck->ck_db);
+	ck->ck_db = NULL;
+	ck->ck_running = 0;
+}
+
 void
 store_close(struct store *s)
 {
@@ -313,6 +414,7 @@ store_close(struct store *s)
 
 	if (s == NULL)
 		return;
+	ckpt_stop(s);
 	for (i = 0; i < STMT_CACHE; i++)
 		if (s->st_cache[i].ss_stmt != NULL)
 			sqlite3_finalize(s->st_cache[i].ss_stmt);
@@ -899,22 +1001,39 @@ enum ecs_err
 store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
     int64_t *id)
 {
+	struct ivec	 mids;
+	int64_t		 best = 0, x;
+	size_t		 i;
 	enum ecs_err	 e;
 
-	if (lifo)
-		e = query_i(s, "SELECT max(l.message_id) FROM memberships m "
-		    "JOIN links l ON l.membership_id = m.id AND "
-		    "l.resource_id = ?2 WHERE m.participant_id = ?1", 2, pid,
-		    res, id);
-	else
-		e = query_i(s, "SELECT min(l.message_id) FROM memberships m "
-		    "JOIN links l ON l.membership_id = m.id AND "
-		    "l.resource_id = ?2 WHERE m.participant_id = ?1", 2, pid,
-		    res, id);
-	if (e == ECS_ENOTFOUND) {
-		*id = 0;
-		return ECS_OK;
+	/*
+	 * One index seek per membership of the caller (links_queue), not a
+	 * join: min() over a join would scan the whole queue.
+	 */
+	memset(&mids, 0, sizeof(mids));
+	e = query_iv(s, "SELECT id FROM memberships WHERE participant_id = ?",
+	    1, pid, 0, &mids);
+	for (i = 0; e == ECS_OK && i < mids.iv_n; i++) {
+		if (lifo)
+			e = query_i(s, "SELECT message_id FROM links "
+			    "WHERE membership_id = ? AND resource_id = ? "
+			    "ORDER BY message_id DESC LIMIT 1", 2, mids.iv_v[i],
+			    res, &x);
+		else
+			e = query_i(s, "SELECT message_id FROM links "
+			    "WHERE membership_id = ? AND resource_id = ? "
+			    "ORDER BY message_id LIMIT 1", 2, mids.iv_v[i], res,
+			    &x);
+		if (e == ECS_ENOTFOUND) {
+			e = ECS_OK;
+			continue;
+		}
+		if (e == ECS_OK && (best == 0 || (lifo ? x > best : x < best)))
+			best = x;
 	}
+	ivec_free(&mids);
+	if (e == ECS_OK)
+		*id = best;
 	return e;
 }
 

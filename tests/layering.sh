@@ -17,10 +17,24 @@ check() {	# header allowed-files...
 check sqlite3.h libecs/store_sqlite.c
 check yajl/ libecs/json.c
 check openssl/rand.h libecs/rand.c
-if grep -l '#include <event2/' libecs/*.c libecs/*.h >/dev/null 2>&1; then
-	echo "layering: libecs includes libevent headers"
-	fail=1
-fi
+check openssl/ssl.h ecsd/tls.c libecs/ecc_http.c
+# libevent: the ECC client (libecs/ecc*.c) only, never the broker or store.
+for f in $(grep -l '#include <event2/' libecs/*.c libecs/*.h 2>/dev/null); do
+	case $f in
+	libecs/ecc*.c) ;;
+	*)	echo "layering: $f includes libevent headers"
+		fail=1 ;;
+	esac
+done
+# The participant CLI uses the public API only: <ecs/...> and the system.
+for f in tools/ecs.c; do
+	[ -f "$f" ] || continue
+	if grep -n '#include "' "$f" | grep -v '"config.h"' ||
+	    grep -nE '#include <(event2|openssl|yajl|sqlite3)' "$f"; then
+		echo "layering: $f includes more than <ecs/...> and system headers"
+		fail=1
+	fi
+done
 if grep -n 'sqlite3_\|SELECT \|INSERT INTO' libecs/broker.c ecsd/*.c >/dev/null 2>&1; then
 	echo "layering: SQL outside libecs/store_sqlite.c"
 	grep -n 'sqlite3_\|SELECT \|INSERT INTO' libecs/broker.c ecsd/*.c

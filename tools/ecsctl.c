@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <yajl/yajl_gen.h>
@@ -49,7 +50,9 @@ enum action {
 	A_DELETE,
 	A_RESET,
 	A_APPLY,
-	A_EXPORT
+	A_EXPORT,
+	A_PASSWORD,
+	A_GC
 };
 
 enum kind {
@@ -67,6 +70,7 @@ enum token_type {
 	KEYWORD,
 	OBJID,		/* numeric id, into pr_id */
 	OBJID2,		/* second numeric id, into pr_id2 */
+	AUTHID,		/* an auth id (identity name), into pr_arg */
 	RESNAME,	/* namespace/name */
 	FILENAME,	/* a file or "-" */
 	OPTIONS		/* the rest of the words are --options */
@@ -143,6 +147,8 @@ static const struct token t_id[];
 static const struct token t_id_opts[];
 static const struct token t_id_id2[];
 static const struct token t_id2[];
+static const struct token t_id_authid[];
+static const struct token t_authid[];
 static const struct token t_opts[];
 static const struct token t_resname[];
 static const struct token t_file[];
@@ -151,6 +157,7 @@ static const struct token t_main[] = {
 	{ KEYWORD,	"apply",	A_APPLY,	K_NONE,	t_file },
 	{ KEYWORD,	"community",	A_NONE,	K_COMMUNITY,	t_community },
 	{ KEYWORD,	"export",	A_EXPORT,	K_NONE,	NULL },
+	{ KEYWORD,	"gc",		A_GC,		K_NONE,	NULL },
 	{ KEYWORD,	"membership",	A_NONE,	K_MEMBERSHIP,	t_membership },
 	{ KEYWORD, "organization", A_NONE, K_ORGANIZATION, t_organization },
 	{ KEYWORD,	"participant",	A_NONE,	K_PARTICIPANT,	t_participant },
@@ -188,6 +195,7 @@ static const struct token t_participant[] = {
 	{ KEYWORD,	"add",		A_ADD,		K_NONE,	t_opts },
 	{ KEYWORD,	"delete",	A_DELETE,	K_NONE,	t_id },
 	{ KEYWORD,	"list",		A_LIST,		K_NONE,	NULL },
+	{ KEYWORD,	"password",	A_PASSWORD,	K_NONE,	t_id_authid },
 	{ KEYWORD,	"reset",	A_RESET,	K_NONE,	t_id },
 	{ KEYWORD,	"set",		A_SET,		K_NONE,	t_id_opts },
 	{ KEYWORD,	"show",		A_SHOW,		K_NONE,	t_id },
@@ -217,6 +225,16 @@ static const struct token t_id_id2[] = {
 
 static const struct token t_id2[] = {
 	{ OBJID2,	"",		A_NONE,		K_NONE,	NULL },
+	{ ENDTOKEN,	"",		A_NONE,		K_NONE,	NULL }
+};
+
+static const struct token t_id_authid[] = {
+	{ OBJID,	"",		A_NONE,		K_NONE,	t_authid },
+	{ ENDTOKEN,	"",		A_NONE,		K_NONE,	NULL }
+};
+
+static const struct token t_authid[] = {
+	{ AUTHID,	"",		A_NONE,		K_NONE,	t_opts },
 	{ ENDTOKEN,	"",		A_NONE,		K_NONE,	NULL }
 };
 
@@ -267,6 +285,17 @@ static const struct field f_participant[] = {
 	{ "--organization",	"organization_id", F_ORGREF,	F_REQUIRED },
 	{ "--selfrouting",	"community_selfrouting", F_TRUE, 0 },
 	{ NULL,			NULL,		F_STRING,	0 }
+};
+
+/* Options of participant password; not sent as such. */
+static const struct field f_password[] = {
+	{ "--password-file",	"password",	F_STRING,	0 },
+	{ "--remove",		"remove",	F_TRUE,		0 },
+	{ NULL,			NULL,		F_STRING,	0 }
+};
+
+static const struct kind_info ki_password = {
+	"participant password", "/admin/participants", f_password, NULL
 };
 
 static const struct field f_none[] = {
@@ -366,6 +395,9 @@ static int	 cmd_object(const char *, const char *);
 static int	 cmd_set(void);
 static int	 cmd_apply(void);
 static int	 cmd_export(void);
+static char	*read_secret(const char *);
+static int	 cmd_password(void);
+static int	 cmd_gc(void);
 
 static void
 usage(void)
@@ -457,6 +489,12 @@ main(int argc, char *argv[])
 		break;
 	case A_EXPORT:
 		rc = cmd_export();
+		break;
+	case A_PASSWORD:
+		rc = cmd_password();
+		break;
+	case A_GC:
+		rc = cmd_gc();
 		break;
 	default:
 		usage();
@@ -563,6 +601,13 @@ match_token(const char *word, const struct token *table)
 			t = &table[i];
 			nmatch++;
 			break;
+		case AUTHID:
+			if (word == NULL || *word == '\0')
+				break;
+			res.pr_arg = word;
+			t = &table[i];
+			nmatch++;
+			break;
 		case RESNAME:
 			if (word == NULL)
 				break;
@@ -626,6 +671,9 @@ show_valid_args(const struct token *table)
 		case OBJID:
 		case OBJID2:
 			fprintf(stderr, "  <id>\n");
+			break;
+		case AUTHID:
+			fprintf(stderr, "  <auth-id>\n");
 			break;
 		case RESNAME:
 			fprintf(stderr, "  <namespace/name>\n");
@@ -1552,6 +1600,157 @@ cmd_export(void)
 	if (rc != EXIT_OK)
 		return (rc);
 	rc = print_reply(v, 1);
+	yajl_tree_free(v);
+	return (rc);
+}
+
+/*
+ * A new password for participant password: the first line of the file
+ * ("-" is standard input), or of standard input, read without echo when
+ * it is a terminal.  Returns NULL after saying why.
+ */
+static char *
+read_secret(const char *pfile)
+{
+	struct termios	 tio, saved;
+	char		*buf, *pw;
+	size_t		 len;
+	int		 tty;
+
+	tty = pfile == NULL && isatty(STDIN_FILENO) &&
+	    tcgetattr(STDIN_FILENO, &saved) == 0;
+	if (tty) {
+		fprintf(stderr, "New password: ");
+		fflush(stderr);
+		tio = saved;
+		tio.c_lflag &= ~(tcflag_t)ECHO;
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio);
+		buf = malloc(ECSCTL_MAXPASS + 2);
+		if (buf != NULL && fgets(buf, ECSCTL_MAXPASS + 2, stdin) == NULL)
+			buf[0] = '\0';
+		(void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
+		if (buf == NULL) {
+			warnmsg("out of memory");
+			return (NULL);
+		}
+		len = strlen(buf);
+	} else {
+		buf = read_file(pfile != NULL ? pfile : "-", ECSCTL_MAXPASS,
+		    &len);
+		if (buf == NULL) {
+			warnmsg("%s: %s", pfile != NULL ? pfile : "stdin",
+			    strerror(errno));
+			return (NULL);
+		}
+	}
+	len = strcspn(buf, "\r\n");
+	buf[len] = '\0';
+	pw = NULL;
+	if (len == 0)
+		warnmsg("%s: empty password", pfile != NULL ? pfile : "stdin");
+	else if ((pw = strdup(buf)) == NULL)
+		warnmsg("out of memory");
+	explicit_bzero(buf, len);
+	free(buf);
+	return (pw);
+}
+
+/*
+ * participant password ID AUTH_ID [--password-file F | --remove]:
+ * PUT /admin/participants/ID/password {"auth_id","password"}.
+ */
+static int
+cmd_password(void)
+{
+	struct optval	*ov;
+	yajl_gen	 g;
+	yajl_val	 v;
+	const char	*pfile;
+	char		 path[256];
+	char		*pw, *body;
+	size_t		 len;
+	int		 nov, i, rc, unset;
+
+	ov = calloc((size_t)res.pr_optc + 1, sizeof(*ov));
+	if (ov == NULL) {
+		warnmsg("out of memory");
+		return (EXIT_FAIL);
+	}
+	rc = parse_options(&ki_password, res.pr_optc, res.pr_optv, ov, &nov);
+	pfile = NULL;
+	unset = 0;
+	for (i = 0; rc == EXIT_OK && i < nov; i++) {
+		if (ov[i].ov_field->f_type == F_TRUE)
+			unset = 1;
+		else
+			pfile = ov[i].ov_value;
+	}
+	free(ov);
+	if (rc != EXIT_OK)
+		return (rc);
+	if (unset && pfile != NULL) {
+		warnmsg("participant password: --remove and --password-file "
+		    "exclude each other");
+		return (EXIT_USAGE);
+	}
+	pw = NULL;
+	if (!unset && (pw = read_secret(pfile)) == NULL)
+		return (EXIT_FAIL);
+
+	rc = EXIT_FAIL;
+	body = NULL;
+	g = yajl_gen_alloc(NULL);
+	if (g == NULL)
+		goto fail;
+	yajl_gen_config(g, yajl_gen_validate_utf8, 1);
+	if (yajl_gen_map_open(g) != yajl_gen_status_ok ||
+	    yajl_gen_string(g, (const unsigned char *)"auth_id", 7) !=
+	    yajl_gen_status_ok ||
+	    yajl_gen_string(g, (const unsigned char *)res.pr_arg,
+	    strlen(res.pr_arg)) != yajl_gen_status_ok ||
+	    yajl_gen_string(g, (const unsigned char *)"password", 8) !=
+	    yajl_gen_status_ok ||
+	    (pw != NULL ? yajl_gen_string(g, (const unsigned char *)pw,
+	    strlen(pw)) : yajl_gen_null(g)) != yajl_gen_status_ok ||
+	    gen_finish(g, &body, &len) == -1)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/%lld/password",
+	    kinds[K_PARTICIPANT].ki_path, res.pr_id);
+	rc = api("PUT", path, body, len, ctl.c_json ? NULL : &v);
+	if (rc == EXIT_OK && !ctl.c_json) {
+		rc = print_reply(v, 0);
+		yajl_tree_free(v);
+	}
+	goto done;
+fail:
+	warnmsg("cannot build the request (is every argument UTF-8?)");
+	rc = EXIT_USAGE;
+done:
+	if (g != NULL)
+		yajl_gen_free(g);
+	if (body != NULL) {
+		explicit_bzero(body, strlen(body));
+		free(body);
+	}
+	if (pw != NULL) {
+		explicit_bzero(pw, strlen(pw));
+		free(pw);
+	}
+	return (rc);
+}
+
+/* gc: one collection pass, POST /admin/gc; prints the counts. */
+static int
+cmd_gc(void)
+{
+	yajl_val	v;
+	int		rc;
+
+	rc = api("POST", "/admin/gc", NULL, 0, ctl.c_json ? NULL : &v);
+	if (rc != EXIT_OK || ctl.c_json)
+		return (rc);
+	rc = print_reply(v, 0);
 	yajl_tree_free(v);
 	return (rc);
 }

@@ -8,6 +8,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use File::Temp qw(tempdir);
 use JSON::PP ();
+use MIME::Base64 ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use Ecsd;
@@ -424,6 +425,99 @@ ok(!(grep { $_->{mid} == $mid } @{ $admin->get("/admin/participants/$pid")->{jso
     'membership delete: gone');
 $r = ok_ctl(['membership', 'delete', $mid], 1, 'membership delete twice');
 like($r->{err}, qr/^ecsctl: 404: /, 'membership delete twice: 404');
+
+# ---- participant password -------------------------------------------------------
+
+{
+	my $basic = sub {
+		my ($u, $pw) = @_;
+		return $d->client(Authorization => 'Basic ' .
+		    MIME::Base64::encode_base64("$u:$pw", ''))->get('/sys/events')->{status};
+	};
+	$r = ok_ctl(['participant', 'password'], 2, 'password without id');
+	like($r->{err}, qr/<id>/, 'password without id: <id> listed');
+	$r = ok_ctl(['participant', 'password', $pid2], 2, 'password without auth id');
+	like($r->{err}, qr/<auth-id>/, 'password without auth id: <auth-id> listed');
+	ok_ctl(['participant', 'password', 'abc', 'p2a'], 2, 'password with a bad id');
+	$r = ok_ctl(['participant', 'password', $pid2, 'p2a', '--colour'], 2,
+	    'password with an unknown option');
+	like($r->{err}, qr/^\s+--password-file value$/m, 'unknown option: --password-file listed');
+	like($r->{err}, qr/^\s+--remove$/m, 'unknown option: --remove listed');
+	ok_ctl(['participant', 'password', $pid2, 'p2a', 'extra'], 2,
+	    'password with a positional word after the auth id');
+	ok_ctl(['participant', 'password', $pid2, 'p2a', '--remove', '--password-file', "$tmp/x"],
+	    2, '--remove and --password-file together');
+	ok_ctl(['participant', 'password', $pid2, 'p2a', '--password-file'], 2,
+	    '--password-file without a value');
+
+	$r = ok_ctl(['participant', 'password', $pid2, 'p2a'], 0, 'password from stdin',
+	    stdin => "stdin-secret-1\n");
+	my $kv = kv($r->{out});
+	is($kv->{id}, $pid2, 'password: prints the participant id');
+	is($kv->{auth_id}, 'p2a', 'password: prints the auth id');
+	is($kv->{password}, 'yes', 'password: password yes');
+	unlike($r->{out} . $r->{err}, qr/stdin-secret-1/, 'password: the password is not printed');
+	is($basic->('p2a', 'stdin-secret-1'), 200, 'password from stdin: Basic works');
+
+	open(my $fh, '>', "$tmp/newpw") or die;
+	print $fh "file-secret-2\nsecond line ignored\n";
+	close $fh;
+	$r = ok_ctl(['-j', 'participant', 'password', $pid2, 'p2a', '--password-file', "$tmp/newpw"],
+	    0, 'password from --password-file, -j');
+	is_deeply(json_of($r), { id => $pid2, auth_id => 'p2a', password => JSON::PP::true },
+	    'password -j: the JSON answer');
+	is($basic->('p2a', 'file-secret-2'), 200, 'password from a file: its first line');
+	is($basic->('p2a', 'stdin-secret-1'), 401, 'password from a file: the old one is refused');
+	ok_ctl(['participant', 'password', $pid2, 'p2a', '--password-file=-'], 0,
+	    'password --password-file=- reads stdin', stdin => "dash-secret-3\r\n");
+	is($basic->('p2a', 'dash-secret-3'), 200, 'password from --password-file -');
+
+	$r = ok_ctl(['participant', 'password', $pid2, 'p2a'], 1, 'a short password',
+	    stdin => "short\n");
+	like($r->{err}, qr/^ecsctl: 400: \S/, 'a short password: ecsctl: 400: text');
+	$r = ok_ctl(['participant', 'password', $pid2, 'p2a'], 1, 'an empty stdin', stdin => '');
+	like($r->{err}, qr/empty password/, 'an empty stdin: said');
+	ok_ctl(['participant', 'password', $pid2, 'p2a', '--password-file', "$tmp/nonexistent"], 1,
+	    'an unreadable password file');
+	$r = ok_ctl(['participant', 'password', $pid2, 'p1c'], 1, 'an auth id of another participant',
+	    stdin => "long-enough-4\n");
+	like($r->{err}, qr/^ecsctl: 404: /, 'another participant\'s auth id: 404');
+	ok_ctl(['participant', 'password', '999999', 'p2a'], 1, 'an unknown participant',
+	    stdin => "long-enough-4\n");
+	is($basic->('p2a', 'dash-secret-3'), 200, 'the refused changes left the password alone');
+
+	$r = ok_ctl(['part', 'pass', $pid2, 'p2a', '--rem'], 0, 'password --remove (prefixes)');
+	is(kv($r->{out})->{password}, 'no', 'password --remove: password no');
+	is($basic->('p2a', 'dash-secret-3'), 401, 'password --remove: Basic refused');
+}
+
+# ---- gc -------------------------------------------------------------------------
+
+{
+	$r = ok_ctl(['gc'], 0, 'gc');
+	is_deeply(kv($r->{out}), { tokens => 0, participants => 0, messages => 0 },
+	    'gc: the three counts') or diag($r->{out});
+	ok_ctl(['gc', 'extra'], 2, 'gc takes no argument');
+
+	# a deleted message whose events went with their participant
+	my $pr = $admin->post('/admin/participants', json => { name => 'gc-receiver',
+	    organization_id => $oid + 0, auth_ids => ['gc-recv'], communities => [$cid + 0] });
+	is($pr->{status}, 201, 'gc: a receiver') or diag($pr->{body});
+	$j = $pr->{json} || {};
+	my $sender = $d->client('X-EcsAuthId' => 'p2a');
+	my $m = $sender->post('/ns1/res1', body => 'x', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => $j->{memberships}[0]{mid} });
+	is($m->{status}, 201, 'gc: a message to gc-receiver') or diag($m->{body});
+	my ($mid) = ($m->{headers}{location} // '') =~ m{/(\d+)$};
+	is($sender->delete("/ns1/res1/$mid")->{status}, 200, 'gc: its sender deletes it');
+	is($admin->delete("/admin/participants/$j->{id}")->{status}, 200,
+	    'gc: the receiver with its events is deleted');
+	$r = ok_ctl(['-j', 'gc'], 0, 'gc -j');
+	is_deeply(json_of($r), { tokens => 0, participants => 0, messages => 1 },
+	    'gc -j: the tombstone counted') or diag($r->{out});
+	$r = ok_ctl(['gc'], 0, 'gc again');
+	is(kv($r->{out})->{messages}, 0, 'gc again: nothing left');
+}
 
 # ---- export and apply -----------------------------------------------------------
 
