@@ -99,13 +99,10 @@ fail401(struct req *rq, const char *fmt, const char *v)
 static int
 identity(struct req *rq, const char *name, int64_t *pid)
 {
-	enum ecs_err	 e;
-
-	e = store_identity_pid(rq->rq_env->e_store, name, pid);
-	if (e == ECS_OK)
-		e = store_participant_get(rq->rq_env->e_store, *pid,
-		    &rq->rq_caller);
-	return e == ECS_OK ? 0 : -1;
+	if (cache_identity(rq->rq_env, name, &rq->rq_caller) != ECS_OK)
+		return -1;
+	*pid = rq->rq_caller.p_id;
+	return 0;
 }
 
 static int
@@ -383,13 +380,9 @@ authn_participant(struct req *rq, int flags)
 			reply_text(rq, 401, "No \"X-EcsAuthId\" http header");
 			return -1;
 		}
-		if (store_identity_pid(env->e_store, id, &pid) != ECS_OK)
+		if (identity(rq, id, &pid) != 0)
 			return fail401(rq, "No \"X-EcsAuthId: %s\" identity "
 			    "found", id);
-		if (store_participant_get(env->e_store, pid, &rq->rq_caller) !=
-		    ECS_OK)
-			return fail401(rq, "\"X-EcsAuthId: %s\" is not assigned "
-			    "any participant", id);
 		snprintf(rq->rq_authid, sizeof(rq->rq_authid), "%s", id);
 	}
 	rq->rq_authed = 1;

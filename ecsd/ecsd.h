@@ -87,6 +87,25 @@ struct conf {
 	struct netlist	 c_admin_nets;
 };
 
+/* Lookups cached while the store's generation stays the same (cache.c). */
+#define CACHE_SLOTS	512
+struct idcache_ent {
+	uint64_t		 ic_gen;	/* 0: empty */
+	char			 ic_name[128];
+	struct ecs_participant	 ic_p;
+};
+
+struct rescache_ent {
+	uint64_t		 rc_gen;
+	char			 rc_key[260];	/* ns/name */
+	struct ecs_resource	 rc_r;
+};
+
+struct lookup_cache {
+	struct idcache_ent	 lc_ids[CACHE_SLOTS];
+	struct rescache_ent	 lc_res[CACHE_SLOTS];
+};
+
 /* A client connection (conn.c). */
 struct conn {
 	struct bufferevent	*c_bev;		/* NULL: free slot */
@@ -192,6 +211,7 @@ struct ecsd {
 	struct reqlist		 e_waiters;	/* parked /sys/events/fifo */
 	int			 e_nwaiters;
 	struct authn_state	 e_authn;
+	struct lookup_cache	*e_cache;
 	struct conn		*e_conns;	/* open addressing by bev */
 	size_t			 e_conns_mask;
 	size_t			 e_nconns;
@@ -258,6 +278,13 @@ const char *req_body(struct req *, size_t *);
 void	 req_base_url(struct req *, char *, size_t);
 int	 req_query_flag(struct req *, const char *key, char *val, size_t);
 int	 req_flag(struct req *, const char *key, char *val, size_t);
+
+/* cache.c */
+int	 cache_init(struct ecsd *);
+void	 cache_free(struct ecsd *);
+enum ecs_err cache_identity(struct ecsd *, const char *, struct ecs_participant *);
+enum ecs_err cache_resource(struct ecsd *, const char *ns, const char *name,
+	    struct ecs_resource *);
 
 /* conn.c */
 int	 conn_init(struct ecsd *);

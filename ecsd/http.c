@@ -824,7 +824,8 @@ http_start(struct ecsd *env)
 	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
 	if (env->e_commit_ev == NULL ||
 	    event_priority_set(env->e_commit_ev, 2) != 0 ||
-	    conn_init(env) != 0 || conn_start(env) != 0)
+	    conn_init(env) != 0 || conn_start(env) != 0 ||
+	    cache_init(env) != 0)
 		return -1;
 	if ((env->e_http = http_listen(env, env->e_conf.c_listen,
 	    env->e_bound, sizeof(env->e_bound), 0)) == NULL)
@@ -861,6 +862,7 @@ http_stop(struct ecsd *env)
 		evhttp_free(env->e_https);
 	env->e_https = NULL;
 	conn_stop(env);
+	cache_free(env);
 	if (env->e_tls_ctx != NULL)
 		tls_ctx_free(env->e_tls_ctx);
 	env->e_tls_ctx = NULL;

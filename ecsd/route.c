@@ -198,7 +198,7 @@ route_dispatch(struct req *rq)
 		not_found(rq);
 		goto done;
 	}
-	e = store_resource_find(rq->rq_env->e_store, seg[0], seg[1], &r);
+	e = cache_resource(rq->rq_env, seg[0], seg[1], &r);
 	if (e == ECS_ENOTFOUND) {
 		not_found(rq);
 		goto done;

@@ -118,6 +118,12 @@ void		 store_close(struct store *);
 /* Move WAL checkpoints off the caller's thread (a thread of the store). */
 enum ecs_err	 store_checkpointer_start(struct store *, const char *path);
 const char	*store_errmsg(struct store *);
+/*
+ * A counter that changes whenever identities, participants, organizations
+ * or resources may have changed (and on every rollback): lookups cached
+ * under one value are valid while it stays the same.
+ */
+uint64_t	 store_generation(struct store *);
 
 /* Transactions: one batch is one transaction, one request one savepoint. */
 int		 store_in_tx(struct store *);

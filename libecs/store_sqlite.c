@@ -53,6 +53,8 @@ struct store {
 	int			 st_sp;		/* savepoint depth */
 	struct ivec		 st_new_mids;
 	struct ivec		 st_event_pids;	/* got events in this batch */
+	uint64_t		 st_gen;	/* bumped by every change that
+						   cached lookups depend on */
 	struct stmt_slot	 st_cache[STMT_CACHE];
 };
 
@@ -468,6 +470,7 @@ store_commit(struct store *s)
 void
 store_rollback(struct store *s)
 {
+	s->st_gen++;
 	if (sqlite3_get_autocommit(s->st_db) == 0)
 		exec_sql(s, "ROLLBACK");
 	s->st_tx = 0;
@@ -500,6 +503,7 @@ store_release(struct store *s)
 void
 store_rollback_savepoint(struct store *s)
 {
+	s->st_gen++;
 	if (s->st_sp > 0) {
 		exec_i(s, "ROLLBACK TO req", 0, 0, 0, 0);
 		exec_i(s, "RELEASE req", 0, 0, 0, 0);
@@ -588,6 +592,7 @@ enum ecs_err
 store_participant_flags(struct store *s, int64_t pid, int events,
     int selfrouting)
 {
+	s->st_gen++;
 	return exec_i(s, "UPDATE participants SET events = ?, "
 	    "selfrouting = ?, updated_at = strftime('%s','now') WHERE id = ?",
 	    3, events, selfrouting, pid);
@@ -599,6 +604,8 @@ store_participant_delete(struct store *s, int64_t pid)
 	struct ivec	 kids;
 	enum ecs_err	 e;
 	size_t		 i;
+
+	s->st_gen++;
 
 	/* Subparticipant children go with their parent. */
 	memset(&kids, 0, sizeof(kids));
@@ -2019,6 +2026,8 @@ store_admin_create(struct store *s, const char *kind, const struct json *o,
 	struct ivec	 gone;
 	enum ecs_err	 e;
 
+	s->st_gen++;
+
 	if (json_type(o) != JSON_OBJECT)
 		return field_err(err, ECS_EINVAL, "%s: must be a JSON object",
 		    "body");
@@ -2038,6 +2047,8 @@ store_admin_update(struct store *s, const char *kind, int64_t id,
 	struct jw	 w;
 	struct buf	 b;
 	enum ecs_err	 e;
+
+	s->st_gen++;
 
 	if (json_type(o) != JSON_OBJECT)
 		return field_err(err, ECS_EINVAL, "%s: must be a JSON object",
@@ -2066,6 +2077,7 @@ store_admin_update(struct store *s, const char *kind, int64_t id,
 enum ecs_err
 store_admin_delete(struct store *s, const char *kind, int64_t id)
 {
+	s->st_gen++;
 	if (strcmp(kind, "organizations") == 0) {
 		struct ivec	 ps;
 		size_t		 i;
@@ -2281,6 +2293,8 @@ store_participant_add(struct store *s, const struct ecs_newpart *np,
 	sqlite3_stmt	*stmt;
 	int		 rc;
 
+	s->st_gen++;
+
 	if ((stmt = st(s, "INSERT INTO participants (name, description, dns, "
 	    "email, organization_id, selfrouting, events, ptype, ttl, "
 	    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
@@ -2312,6 +2326,8 @@ store_participant_rename(struct store *s, int64_t pid, const char *name,
 	sqlite3_stmt	*stmt;
 	int		 rc;
 
+	s->st_gen++;
+
 	if ((stmt = st(s, "UPDATE participants SET name = ?, description = ? "
 	    "WHERE id = ?")) == NULL)
 		return ECS_ESTORE;
@@ -2336,6 +2352,8 @@ store_identity_add(struct store *s, const char *name, const char *desc,
 {
 	sqlite3_stmt	*stmt;
 	int		 rc;
+
+	s->st_gen++;
 
 	if ((stmt = st(s, "INSERT INTO identities (name, description, "
 	    "participant_id) VALUES (?, ?, ?)")) == NULL)
@@ -2447,6 +2465,8 @@ store_subpart_set(struct store *s, int64_t sid, const char *realm,
 	sqlite3_stmt	*stmt;
 	int		 rc;
 	enum ecs_err	 e;
+
+	s->st_gen++;
 
 	if ((stmt = st(s, "UPDATE subparticipants SET realm = ? "
 	    "WHERE id = ?")) == NULL)
@@ -2646,4 +2666,10 @@ store_participant_authid(struct store *s, int64_t pid, char *out, size_t len)
 		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
 	sqlite3_reset(stmt);
 	return e;
+}
+
+uint64_t
+store_generation(struct store *s)
+{
+	return s->st_gen;
 }
