@@ -191,6 +191,7 @@ struct plugin_proc {
 	struct event			*pp_timer;
 	char				 pp_participant[256];
 	char				 pp_authid[128];
+	char				 pp_secret[4200];	/* password file */
 };
 
 /* The daemon's one context. */

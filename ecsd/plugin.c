@@ -9,10 +9,13 @@
  */
 #include "config.h"
 
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
 #include <event2/event.h>
 
 #include "ecsd.h"
+#include "passwd.h"
 #include "rand.h"
 #include "util.h"
 
@@ -65,7 +69,7 @@ static int
 plugin_describe(struct ecsd *env, struct plugin_proc *pp, struct buf *out)
 {
 	const char	*path = plugin_opt(pp->pp_conf, "path");
-	int		 fds[2], status;
+	int		 fds[2], status = -1;
 	pid_t		 pid;
 	char		 chunk[4096];
 	ssize_t		 n;
@@ -90,12 +94,17 @@ plugin_describe(struct ecsd *env, struct plugin_proc *pp, struct buf *out)
 		if (n > 0 && buf_add(out, chunk, (size_t)n) != ECS_OK)
 			break;
 	close(fds[0]);
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	while (waitpid(pid, &status, 0) == -1) {
+		if (errno != EINTR) {
+			status = -1;
+			break;
+		}
+	}
+	if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		log_warnx("plugin %s: %s --describe %s failed (status %d)",
 		    pp->pp_conf->pc_name, env->e_conf.c_plugin_host, path,
-		    WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+		    status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) :
+		    -1);
 		return -1;
 	}
 	return 0;
@@ -121,6 +130,47 @@ provision_one(struct store *s, const char *kind, const char *json)
 		    err.e_msg : ecs_strerror(e));
 	json_free(doc);
 	return e;
+}
+
+/*
+ * A fresh password for the plugin's identity, handed to ecc-host in a
+ * 0600 file: HTTP Basic works whatever trusted_proxies says.
+ */
+static int
+plugin_secret(struct ecsd *env, struct plugin_proc *pp)
+{
+	char		 pw[33], hash[PASSWD_MAX + 1], dir[4096];
+	int64_t		 pid;
+	int		 fd, rc = -1;
+
+	if (rand_hex(pw, 16) != ECS_OK ||
+	    passwd_hash(pw, hash, sizeof(hash)) != ECS_OK ||
+	    store_participant_by_name(env->e_store, pp->pp_participant,
+	    &pid) != ECS_OK ||
+	    store_identity_set_password(env->e_store, pid, pp->pp_authid,
+	    hash) != ECS_OK)
+		goto done;
+	snprintf(dir, sizeof(dir), "%s/plugins", env->e_conf.c_datadir);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		goto done;
+	snprintf(pp->pp_secret, sizeof(pp->pp_secret), "%s/%s.secret", dir,
+	    pp->pp_conf->pc_name);
+	fd = open(pp->pp_secret, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0600);
+	if (fd == -1)
+		goto done;
+	if (write(fd, pw, strlen(pw)) == (ssize_t)strlen(pw) &&
+	    write(fd, "\n", 1) == 1)
+		rc = 0;
+	close(fd);
+	authn_forget(env);
+done:
+	if (rc != 0)
+		log_warn("plugin %s: cannot set its password",
+		    pp->pp_conf->pc_name);
+	explicit_bzero(pw, sizeof(pw));
+	explicit_bzero(hash, sizeof(hash));
+	return rc;
 }
 
 /* Participant, identity, memberships and resources of one plugin. */
@@ -229,7 +279,8 @@ plugin_provision(struct ecsd *env, struct plugin_proc *pp)
 	jw_arr_close(&w);
 	jw_obj_close(&w);
 	if (provision_one(s, "participants", buf_str(&doc)) != ECS_OK ||
-	    broker_admin_settle(s) != ECS_OK || store_commit(s) != ECS_OK)
+	    broker_admin_settle(s) != ECS_OK ||
+	    plugin_secret(env, pp) != 0 || store_commit(s) != ECS_OK)
 		goto fail;
 	rc = 0;
 	goto done;
@@ -245,20 +296,31 @@ static void
 plugin_spawn(struct ecsd *env, struct plugin_proc *pp)
 {
 	const struct plugin_conf	*pc = pp->pp_conf;
-	char				*argv[2 * PLUGIN_OPTS + 10], url[128];
-	char				 a_url[] = "--url", a_id[] = "--auth-id";
+	char				*argv[2 * PLUGIN_OPTS + 12], url[128];
+	char				 a_url[] = "--url", a_user[] = "--user";
+	char				 a_pwf[] = "--password-file";
 	char				 a_name[] = "--name", a_o[] = "-o";
 	char				 path[4096];
+	const char			*port;
 	int				 argc = 0, i;
 	pid_t				 pid;
 
-	snprintf(url, sizeof(url), "http://%s", env->e_bound);
+	/* A wildcard listener is reached over loopback. */
+	port = strrchr(env->e_bound, ':');
+	if (strncmp(env->e_bound, "0.0.0.0:", 8) == 0)
+		snprintf(url, sizeof(url), "http://127.0.0.1%s", port);
+	else if (strncmp(env->e_bound, "[::]:", 5) == 0)
+		snprintf(url, sizeof(url), "http://[::1]%s", port);
+	else
+		snprintf(url, sizeof(url), "http://%s", env->e_bound);
 	snprintf(path, sizeof(path), "%s", plugin_opt(pc, "path"));
 	argv[argc++] = env->e_conf.c_plugin_host;
 	argv[argc++] = a_url;
 	argv[argc++] = url;
-	argv[argc++] = a_id;
+	argv[argc++] = a_user;
 	argv[argc++] = pp->pp_authid;
+	argv[argc++] = a_pwf;
+	argv[argc++] = pp->pp_secret;
 	argv[argc++] = a_name;
 	argv[argc++] = pc->pc_name;
 	for (i = 0; i < pc->pc_nopts; i++) {
@@ -274,11 +336,16 @@ plugin_spawn(struct ecsd *env, struct plugin_proc *pp)
 		return;
 	}
 	if (pid == 0) {
+		static const char msg[] = "ecsd: cannot execute plugin_host\n";
+
 		setpgid(0, 0);
+		/* The plugin goes when ecsd goes, even by kill -9. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(1);
 		closefrom(STDERR_FILENO + 1);
 		execv(argv[0], argv);
-		fprintf(stderr, "ecsd: plugin %s: %s: %s\n", pc->pc_name,
-		    argv[0], strerror(errno));
+		(void)write(STDERR_FILENO, msg, sizeof(msg) - 1);
 		_exit(127);
 	}
 	pp->pp_pid = pid;
@@ -315,6 +382,14 @@ plugin_sigchld(evutil_socket_t sig, short what, void *arg)
 		pp->pp_pid = 0;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			log_info("plugin %s: exited", pp->pp_conf->pc_name);
+			continue;
+		}
+		/* 2 (usage) and 3 (ABI) will not get better by retrying. */
+		if (WIFEXITED(status) && (WEXITSTATUS(status) == 2 ||
+		    WEXITSTATUS(status) == 3)) {
+			log_warnx("plugin %s: exited with status %d; not "
+			    "restarting it", pp->pp_conf->pc_name,
+			    WEXITSTATUS(status));
 			continue;
 		}
 		if (WIFSIGNALED(status))

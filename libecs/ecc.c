@@ -604,10 +604,9 @@ enum ecs_err
 ecc_token_create_async(struct ecc *s, const struct ecc_addr *to,
     const char *url, const char *realm, ecc_done_fn cb, void *arg)
 {
-	return token_create(s, to, url, realm, cb, arg, NULL, NULL);
-
 	if (cb == NULL)
 		return ECS_EINVAL;
+	return token_create(s, to, url, realm, cb, arg, NULL, NULL);
 }
 
 enum ecs_err

@@ -20,7 +20,12 @@
 #define YV(v)	((yajl_val)(uintptr_t)(v))
 #define JV(v)	((const struct json *)(uintptr_t)(v))
 
-/* Refuse input nested deeper than JSON_MAX_DEPTH before yajl builds it. */
+/*
+ * Refuse input nested deeper than JSON_MAX_DEPTH before yajl builds it.
+ * JSON has no comments, but yajl_tree_parse accepts them, and a quote or a
+ * bracket inside one would fool this count: a '/' outside a string is
+ * refused here.
+ */
 static int
 json_depth_ok(const char *p, size_t n)
 {
@@ -36,6 +41,8 @@ json_depth_ok(const char *p, size_t n)
 			continue;
 		}
 		switch (p[i]) {
+		case '/':
+			return 0;
 		case '"':
 			instr = 1;
 			break;
