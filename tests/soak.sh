@@ -1,0 +1,115 @@
+#!/bin/sh
+# Soak: steady mixed load (ecs-bench, open loop) against a private ecsd for
+# SOAK_SECONDS (default 40 in make check; run it for an hour by hand with
+# SOAK_SECONDS=3600), sampling the daemon's RSS and open file descriptors.
+# Passes when every message is consumed exactly once and, after warm-up
+# (the first quarter), RSS and descriptors stop growing.
+# Exit status: 0 pass, 1 fail.
+
+if [ -z "$top_builddir" ]; then
+	top_builddir=$(cd "$(dirname "$0")/.." && pwd) || exit 1
+fi
+ECSD=${ECSD:-$top_builddir/ecsd/ecsd}
+BENCH=${ECS_BENCH:-$top_builddir/tools/ecs-bench}
+SECS=${SOAK_SECONDS:-40}
+RATE=${SOAK_RATE:-400}
+PASSWORD=soak-test-pw
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/ecsd-soak-XXXXXX") || exit 1
+pid=
+cleanup() {
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+cat > "$tmp/ecsd.conf" <<EOF2
+listen = 127.0.0.1:0
+datadir = $tmp/data
+log_level = warn
+EOF2
+# Under AddressSanitizer freed memory sits in a quarantine: keep it small
+# so that RSS means what it means in a normal build.
+ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4:thread_local_quarantine_size_kb=64" \
+ECSD_ADMIN_PASSWORD=$PASSWORD "$ECSD" -c "$tmp/ecsd.conf" -o log_level=info \
+    > "$tmp/ecsd.log" 2>&1 < /dev/null &
+pid=$!
+i=0
+addr=
+while [ $i -lt 150 ] && [ -z "$addr" ]; do
+	addr=$(sed -n 's/.*ready http=\([^ ]*\).*/\1/p' "$tmp/ecsd.log")
+	kill -0 "$pid" 2>/dev/null || break
+	[ -z "$addr" ] && sleep 0.1
+	i=$((i + 1))
+done
+if [ -z "$addr" ]; then
+	echo "soak: ecsd did not get ready"
+	cat "$tmp/ecsd.log"
+	exit 1
+fi
+
+rss() { sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' "/proc/$pid/status"; }
+fds() { ls "/proc/$pid/fd" | wc -l; }
+
+ECSD_ADMIN_PASSWORD=$PASSWORD "$BENCH" -S -u "http://$addr" -n 0 -d "$SECS" \
+    -r "$RATE" -c 8 -T $((SECS + 120)) -p mixed > "$tmp/bench" 2>&1 &
+bench=$!
+t=0
+: > "$tmp/samples"
+while kill -0 "$bench" 2>/dev/null; do
+	echo "$t $(rss) $(fds)" >> "$tmp/samples"
+	sleep 2
+	t=$((t + 2))
+done
+wait "$bench"
+rc=$?
+cat "$tmp/bench"
+echo "soak: samples (seconds, RSS KiB, open fds):"
+cat "$tmp/samples"
+
+failures=0
+if [ $rc -ne 0 ]; then
+	echo "not ok: ecs-bench exited $rc"
+	failures=$((failures + 1))
+fi
+if ! grep -q "0 duplicates, 0 missing" "$tmp/bench"; then
+	echo "not ok: messages lost or duplicated"
+	failures=$((failures + 1))
+fi
+n=$(wc -l < "$tmp/samples")
+warm=$(sed -n "$(( (n + 3) / 4 ))p" "$tmp/samples")
+last=$(tail -n 1 "$tmp/samples")
+set -- $warm
+wrss=$2 wfds=$3
+set -- $last
+lrss=$2 lfds=$3
+echo "soak: after warm-up RSS ${wrss} KiB, fds ${wfds}; at the end RSS ${lrss} KiB, fds ${lfds}"
+if [ "$n" -lt 4 ]; then
+	echo "not ok: too few samples ($n)"
+	failures=$((failures + 1))
+elif [ "$lrss" -gt $((wrss + wrss / 4 + 4096)) ]; then
+	echo "not ok: RSS grew from ${wrss} to ${lrss} KiB after warm-up"
+	failures=$((failures + 1))
+else
+	echo "ok: RSS bounded after warm-up"
+fi
+if [ -n "$lfds" ] && [ "$lfds" -gt $((wfds + 16)) ]; then
+	echo "not ok: open descriptors grew from ${wfds} to ${lfds}"
+	failures=$((failures + 1))
+else
+	echo "ok: open descriptors bounded"
+fi
+kill "$pid"
+wait "$pid"
+erc=$?
+pid=
+if [ $erc -ne 0 ] || grep -E -q "fatal|AddressSanitizer|runtime error" "$tmp/ecsd.log"; then
+	echo "not ok: ecsd exit $erc or errors in its log"
+	failures=$((failures + 1))
+fi
+[ $failures -eq 0 ] && echo "soak: ok" || echo "soak: $failures failed"
+[ $failures -eq 0 ]
