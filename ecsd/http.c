@@ -337,7 +337,7 @@ req_flag(struct req *rq, const char *key, char *val, size_t len)
 	    req_query_flag(rq, key, val, len);
 }
 
-/* --- batches ----------------------------------------------------------------- */
+/* --- batches -------------------------------------------------------------- */
 
 /* Join the batch: 0, or -1 after replying 503. */
 int
@@ -549,7 +549,7 @@ http_commit_cb(evutil_socket_t fd, short what, void *arg)
 	http_commit_now(arg);
 }
 
-/* --- requests ------------------------------------------------------------------ */
+/* --- requests ------------------------------------------------------------- */
 
 static void
 req_free(struct req *rq)

@@ -75,7 +75,7 @@ broker_auth_id(struct store *s, const char *id, int64_t *pid,
 	return ECS_OK;
 }
 
-/* --- events (10.2) ---------------------------------------------------------- */
+/* --- events (10.2) -------------------------------------------------------- */
 
 /* Queue an event subject to the resource and participant switches. */
 static enum ecs_err
@@ -106,7 +106,7 @@ events_for(struct store *s, const struct ecs_resource *r,
 	return e;
 }
 
-/* --- addressing (7) --------------------------------------------------------- */
+/* --- addressing (7) ------------------------------------------------------- */
 
 struct route {
 	struct ivec	 rt_mids;	/* memberships to link */
@@ -313,7 +313,7 @@ validate_post(const struct ecs_post *p, struct ecs_error *err)
 	return ECS_OK;
 }
 
-/* --- one-touch tokens (11) -------------------------------------------------- */
+/* --- one-touch tokens (11) ------------------------------------------------ */
 
 static int
 is_auths(const struct ecs_resource *r)
@@ -423,7 +423,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	return ECS_OK;
 }
 
-/* --- messages (6) ------------------------------------------------------------ */
+/* --- messages (6) --------------------------------------------------------- */
 
 enum ecs_err
 broker_msg_create(struct store *s, const struct ecs_participant *snd,
@@ -859,7 +859,7 @@ broker_details(struct store *s, const struct ecs_participant *c,
 	return ECS_OK;
 }
 
-/* --- event queues (10.1) ---------------------------------------------------- */
+/* --- event queues (10.1) -------------------------------------------------- */
 
 static const char *
 ev_name(int type)
@@ -912,7 +912,7 @@ broker_events(struct store *s, int64_t pid, int64_t count, int pop, int fmt,
 	return e;
 }
 
-/* --- memberships and administration (9, 13) --------------------------------- */
+/* --- memberships and administration (9, 13) ------------------------------- */
 
 enum ecs_err
 broker_postroute(struct store *s, int64_t mid)
@@ -1095,7 +1095,7 @@ broker_apply(struct store *s, const struct json *doc, struct jw *w,
 	return ECS_OK;
 }
 
-/* --- garbage collection (13.1) --------------------------------------------- */
+/* --- garbage collection (13.1) -------------------------------------------- */
 
 enum ecs_err
 broker_gc_auths(struct store *s, time_t now, int *n)

@@ -186,7 +186,7 @@ json_key_at(const struct json *j, size_t i)
 	return v->u.object.keys[i];
 }
 
-/* --- writer ---------------------------------------------------------------- */
+/* --- writer --------------------------------------------------------------- */
 
 void
 jw_init(struct jw *w, struct buf *b, int pretty)

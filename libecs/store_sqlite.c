@@ -224,6 +224,27 @@ query_i(struct store *s, const char *sql, int n, int64_t a, int64_t b,
 	return e;
 }
 
+/* One int64 from the first row of a query with one text parameter. */
+static enum ecs_err
+query_i_text(struct store *s, const char *sql, const char *text,
+    int64_t *out)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, sql)) == NULL)
+		return ECS_ESTORE;
+	bind_text(stmt, 1, text);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(stmt, 0);
+	else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
 /* Every first column into v. */
 static enum ecs_err
 query_iv(struct store *s, const char *sql, int n, int64_t a, int64_t b,
@@ -540,21 +561,8 @@ copy_col(sqlite3_stmt *stmt, int i, char *out, size_t len)
 enum ecs_err
 store_identity_pid(struct store *s, const char *name, int64_t *pid)
 {
-	sqlite3_stmt	*stmt;
-	int		 rc;
-	enum ecs_err	 e = ECS_OK;
-
-	if ((stmt = st(s, "SELECT participant_id FROM identities "
-	    "WHERE name = ?")) == NULL)
-		return ECS_ESTORE;
-	bind_text(stmt, 1, name);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*pid = sqlite3_column_int64(stmt, 0);
-	else
-		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
-	sqlite3_reset(stmt);
-	return e;
+	return query_i_text(s, "SELECT participant_id FROM identities "
+	    "WHERE name = ?", name, pid);
 }
 
 enum ecs_err
@@ -625,21 +633,8 @@ store_participant_delete(struct store *s, int64_t pid)
 enum ecs_err
 store_community_by_name(struct store *s, const char *name, int64_t *cid)
 {
-	sqlite3_stmt	*stmt;
-	int		 rc;
-	enum ecs_err	 e = ECS_OK;
-
-	if ((stmt = st(s, "SELECT id FROM communities WHERE name = ?")) ==
-	    NULL)
-		return ECS_ESTORE;
-	bind_text(stmt, 1, name);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*cid = sqlite3_column_int64(stmt, 0);
-	else
-		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
-	sqlite3_reset(stmt);
-	return e;
+	return query_i_text(s, "SELECT id FROM communities WHERE name = ?",
+	    name, cid);
 }
 
 enum ecs_err
@@ -1200,21 +1195,8 @@ store_auth_put(struct store *s, int64_t msg, const char *hash, time_t eov)
 enum ecs_err
 store_auth_by_hash(struct store *s, const char *hash, int64_t *msg)
 {
-	sqlite3_stmt	*stmt;
-	int		 rc;
-	enum ecs_err	 e = ECS_OK;
-
-	if ((stmt = st(s, "SELECT message_id FROM auths WHERE hash = ?")) ==
-	    NULL)
-		return ECS_ESTORE;
-	bind_text(stmt, 1, hash);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*msg = sqlite3_column_int64(stmt, 0);
-	else
-		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
-	sqlite3_reset(stmt);
-	return e;
+	return query_i_text(s, "SELECT message_id FROM auths WHERE hash = ?",
+	    hash, msg);
 }
 
 enum ecs_err
@@ -2369,21 +2351,8 @@ store_identity_add(struct store *s, const char *name, const char *desc,
 enum ecs_err
 store_org_by_name(struct store *s, const char *name, int64_t *id)
 {
-	sqlite3_stmt	*stmt;
-	int		 rc;
-	enum ecs_err	 e = ECS_OK;
-
-	if ((stmt = st(s, "SELECT id FROM organizations WHERE name = ?")) ==
-	    NULL)
-		return ECS_ESTORE;
-	bind_text(stmt, 1, name);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*id = sqlite3_column_int64(stmt, 0);
-	else
-		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
-	sqlite3_reset(stmt);
-	return e;
+	return query_i_text(s, "SELECT id FROM organizations WHERE name = ?",
+	    name, id);
 }
 
 enum ecs_err
@@ -2572,7 +2541,7 @@ store_subpart_json(struct store *s, int64_t sid, struct jw *w)
 	return rc == SQLITE_DONE ? ECS_OK : sql_err(s, rc);
 }
 
-/* --- passwords -------------------------------------------------------------- */
+/* --- passwords ------------------------------------------------------------ */
 
 enum ecs_err
 store_identity_password(struct store *s, const char *name, int64_t *pid,
@@ -2631,21 +2600,8 @@ store_gc_tombstones(struct store *s, int *n)
 enum ecs_err
 store_participant_by_name(struct store *s, const char *name, int64_t *pid)
 {
-	sqlite3_stmt	*stmt;
-	int		 rc;
-	enum ecs_err	 e = ECS_OK;
-
-	if ((stmt = st(s, "SELECT id FROM participants WHERE name = ?")) ==
-	    NULL)
-		return ECS_ESTORE;
-	bind_text(stmt, 1, name);
-	rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*pid = sqlite3_column_int64(stmt, 0);
-	else
-		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
-	sqlite3_reset(stmt);
-	return e;
+	return query_i_text(s, "SELECT id FROM participants WHERE name = ?",
+	    name, pid);
 }
 
 enum ecs_err
