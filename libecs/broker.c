@@ -918,10 +918,10 @@ enum ecs_err
 broker_postroute(struct store *s, int64_t mid)
 {
 	struct ivec		 msgs;
-	struct ecs_msg		 m;
 	struct ecs_resource	 r;
 	int64_t			 cid, pid;
 	size_t			 i;
+	int			 removed;
 	enum ecs_err		 e;
 
 	memset(&msgs, 0, sizeof(msgs));
@@ -930,10 +930,7 @@ broker_postroute(struct store *s, int64_t mid)
 	    (e = store_postroutable(s, cid, &msgs)) != ECS_OK)
 		goto done;
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
-		if ((e = store_msg_get(s, msgs.iv_v[i], &m)) != ECS_OK)
-			break;
-		e = store_resource_get(s, m.m_resource_id, &r);
-		store_msg_clear(&m);
+		e = store_msg_resource(s, msgs.iv_v[i], &r, &removed);
 		if (e == ECS_OK)
 			e = store_link_add(s, mid, msgs.iv_v[i], r.r_id);
 		if (e == ECS_OK)
@@ -948,10 +945,10 @@ enum ecs_err
 broker_membership_remove(struct store *s, int64_t mid)
 {
 	struct ivec		 msgs;
-	struct ecs_msg		 m;
 	struct ecs_resource	 r;
 	int64_t			 cid, pid;
 	size_t			 i;
+	int			 removed;
 	enum ecs_err		 e;
 
 	memset(&msgs, 0, sizeof(msgs));
@@ -961,12 +958,9 @@ broker_membership_remove(struct store *s, int64_t mid)
 	    (e = store_community_messages(s, cid, &msgs)) != ECS_OK)
 		goto done;
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
-		if ((e = store_msg_get(s, msgs.iv_v[i], &m)) != ECS_OK)
-			break;
-		e = store_resource_get(s, m.m_resource_id, &r);
-		if (e == ECS_OK && !m.m_removed)
-			e = event_gated(s, &r, pid, m.m_id, EV_DESTROYED);
-		store_msg_clear(&m);
+		e = store_msg_resource(s, msgs.iv_v[i], &r, &removed);
+		if (e == ECS_OK && !removed)
+			e = event_gated(s, &r, pid, msgs.iv_v[i], EV_DESTROYED);
 	}
 	if (e == ECS_OK)
 		e = store_admin_delete(s, "memberships", mid);
@@ -979,18 +973,15 @@ enum ecs_err
 broker_participant_reset(struct store *s, int64_t pid)
 {
 	struct ivec		 msgs;
-	struct ecs_msg		 m;
 	struct ecs_resource	 r;
 	size_t			 i;
+	int			 removed;
 	enum ecs_err		 e;
 
 	memset(&msgs, 0, sizeof(msgs));
 	e = store_received_all(s, pid, &msgs);
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
-		if ((e = store_msg_get(s, msgs.iv_v[i], &m)) != ECS_OK)
-			break;
-		e = store_resource_get(s, m.m_resource_id, &r);
-		store_msg_clear(&m);
+		e = store_msg_resource(s, msgs.iv_v[i], &r, &removed);
 		if (e == ECS_OK)
 			e = delete_as_receiver(s, &r, pid, msgs.iv_v[i]);
 	}
@@ -998,10 +989,7 @@ broker_participant_reset(struct store *s, int64_t pid)
 	if (e == ECS_OK)
 		e = store_sent_all(s, pid, &msgs);
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
-		if ((e = store_msg_get(s, msgs.iv_v[i], &m)) != ECS_OK)
-			break;
-		e = store_resource_get(s, m.m_resource_id, &r);
-		store_msg_clear(&m);
+		e = store_msg_resource(s, msgs.iv_v[i], &r, &removed);
 		if (e == ECS_OK)
 			e = delete_as_sender(s, &r, msgs.iv_v[i]);
 	}

@@ -203,6 +203,9 @@ enum ecs_err	 store_msg_insert(struct store *, int64_t resource,
 		    int64_t sender, const char *ctype, const char *body, size_t,
 		    time_t, int64_t *);
 enum ecs_err	 store_msg_get(struct store *, int64_t, struct ecs_msg *);
+/* The resource of a message (and whether it is a tombstone), no body. */
+enum ecs_err	 store_msg_resource(struct store *, int64_t,
+		    struct ecs_resource *, int *removed);
 void		 store_msg_clear(struct ecs_msg *);
 enum ecs_err	 store_msg_update(struct store *, int64_t, const char *ctype,
 		    const char *body, size_t, time_t);

@@ -836,6 +836,34 @@ store_msg_get(struct store *s, int64_t id, struct ecs_msg *m)
 	return e;
 }
 
+enum ecs_err
+store_msg_resource(struct store *s, int64_t id, struct ecs_resource *r,
+    int *removed)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT r.id, r.namespace, r.name, r.postroute, "
+	    "r.events, m.removed FROM messages m "
+	    "JOIN resources r ON r.id = m.resource_id WHERE m.id = ?")) ==
+	    NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, id);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		r->r_id = sqlite3_column_int64(stmt, 0);
+		copy_col(stmt, 1, r->r_ns, sizeof(r->r_ns));
+		copy_col(stmt, 2, r->r_name, sizeof(r->r_name));
+		r->r_postroute = sqlite3_column_int(stmt, 3);
+		r->r_events = sqlite3_column_int(stmt, 4);
+		*removed = sqlite3_column_int(stmt, 5);
+	} else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
 void
 store_msg_clear(struct ecs_msg *m)
 {
