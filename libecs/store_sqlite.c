@@ -35,6 +35,7 @@ struct stmt_slot {
  * so that the event loop's commits never run a checkpoint themselves.
  */
 #define CKPT_MS		200
+#define CKPT_RESTART	8192	/* WAL frames: then wrap the WAL */
 
 struct ckpt {
 	pthread_t	 ck_thread;
@@ -372,6 +373,16 @@ ckpt_main(void *arg)
 		logf = done = 0;
 		sqlite3_wal_checkpoint_v2(ck->ck_db, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &logf, &done);
+		/*
+		 * Under steady writes a passive checkpoint never finds the
+		 * WAL idle, and the WAL would only grow. Past CKPT_RESTART
+		 * frames, a RESTART checkpoint (the passive one did most of
+		 * the copying) makes the next writer start the WAL over; it
+		 * holds new writers back only for what is left to copy.
+		 */
+		if (logf > CKPT_RESTART)
+			sqlite3_wal_checkpoint_v2(ck->ck_db, NULL,
+			    SQLITE_CHECKPOINT_RESTART, &logf, &done);
 		pthread_mutex_lock(&ck->ck_lock);
 		ck->ck_runs++;
 	}
@@ -391,6 +402,16 @@ store_checkpointer_start(struct store *s, const char *path)
 		return ECS_ESTORE;
 	}
 	sqlite3_busy_timeout(ck->ck_db, 1000);
+	/*
+	 * A connection that never read the database does not know it is in
+	 * WAL mode, and its checkpoints do nothing: read once first.
+	 */
+	if (sqlite3_exec(ck->ck_db, "SELECT count(*) FROM sqlite_master",
+	    NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_close(ck->ck_db);
+		ck->ck_db = NULL;
+		return ECS_ESTORE;
+	}
 	/* The loop's connection no longer checkpoints by itself. */
 	if (exec_sql(s, "PRAGMA wal_autocheckpoint = 0") != ECS_OK ||
 	    pthread_mutex_init(&ck->ck_lock, NULL) != 0) {
