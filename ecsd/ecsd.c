@@ -163,6 +163,7 @@ main(int argc, char *argv[])
 	struct ecsd		 env;
 	struct ecs_error	 err;
 	struct timeval		 tv;
+	struct event_config	*evcfg = NULL;
 	const char		*cfile = NULL;
 	char			*ovr[64], *eq, errbuf[512], dbpath[4096];
 	int			 novr = 0, ch, check = 0, verbose = 0, i, rc = 1;
@@ -281,11 +282,22 @@ main(int argc, char *argv[])
 		log_warnx("cannot set up the admin password");
 		goto out;
 	}
-	if ((env.e_base = event_base_new()) == NULL ||
+	/*
+	 * epoll's changelist folds the enable/disable pairs evhttp makes for
+	 * every request into one epoll_ctl at the next dispatch (ecsd never
+	 * dups a socket, the case the changelist gets wrong).
+	 */
+	if ((evcfg = event_config_new()) == NULL ||
+	    event_config_set_flag(evcfg,
+	    EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0 ||
+	    (env.e_base = event_base_new_with_config(evcfg)) == NULL ||
 	    event_base_priority_init(env.e_base, 3) != 0) {
 		log_warnx("event_base_new failed");
+		if (evcfg != NULL)
+			event_config_free(evcfg);
 		goto out;
 	}
+	event_config_free(evcfg);
 	if (http_start(&env) != 0)
 		goto out;
 	env.e_sigterm = evsignal_new(env.e_base, SIGTERM, on_signal, &env);

@@ -82,14 +82,7 @@ static enum ecs_err
 event_gated(struct store *s, const struct ecs_resource *r, int64_t pid,
     int64_t msg, int type)
 {
-	struct ecs_participant	 p;
-	enum ecs_err		 e;
-
 	if (!r->r_events)
-		return ECS_OK;
-	if ((e = store_participant_get(s, pid, &p)) != ECS_OK)
-		return e == ECS_ENOTFOUND ? ECS_OK : e;
-	if (!p.p_events)
 		return ECS_OK;
 	return store_event_add(s, pid, msg, type);
 }
@@ -669,18 +662,26 @@ done:
 	return e;
 }
 
-/* Remove the caller's links; dispose of a message nobody holds (6.7). */
+/*
+ * Remove the caller's links (those in lv when the caller knows them, by
+ * primary key; otherwise all of pid's); dispose of a message nobody holds
+ * any more (6.7).
+ */
 static enum ecs_err
 delete_as_receiver(struct store *s, const struct ecs_resource *r,
-    int64_t pid, int64_t id)
+    int64_t pid, int64_t id, const struct ecs_linkv *lv)
 {
-	int64_t		 n;
-	enum ecs_err	 e;
+	size_t		 i;
+	int		 left;
+	enum ecs_err	 e = ECS_OK;
 
-	if ((e = store_links_delete_pid(s, id, pid)) != ECS_OK ||
-	    (e = store_msg_link_count(s, id, &n)) != ECS_OK)
+	if (lv == NULL)
+		e = store_links_delete_pid(s, id, pid);
+	for (i = 0; lv != NULL && e == ECS_OK && i < lv->lv_n; i++)
+		e = store_link_delete(s, lv->lv_v[i].l_mid, id);
+	if (e != ECS_OK || (e = store_msg_has_links(s, id, &left)) != ECS_OK)
 		return e;
-	if (n == 0 && !r->r_postroute)
+	if (!left && !r->r_postroute)
 		return store_msg_dispose(s, id);
 	return ECS_OK;
 }
@@ -717,7 +718,8 @@ broker_msg_delete(struct store *s, const struct ecs_participant *c,
 	v->v_found = 1;
 	if (v->v_links.lv_n > 0) {
 		if ((e = token_expired(s, r, c, v, now, &expired)) != ECS_OK ||
-		    (e = delete_as_receiver(s, r, c->p_id, id)) != ECS_OK) {
+		    (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links)) !=
+		    ECS_OK) {
 			broker_view_clear(v);
 			return store_fail(err, e);
 		}
@@ -762,7 +764,8 @@ broker_queue(struct store *s, const struct ecs_participant *c,
 		return store_fail(err, e);
 	}
 	v->v_found = 1;
-	if (pop && (e = delete_as_receiver(s, r, c->p_id, id)) != ECS_OK) {
+	if (pop && (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links)) !=
+	    ECS_OK) {
 		broker_view_clear(v);
 		return store_fail(err, e);
 	}
@@ -983,7 +986,7 @@ broker_participant_reset(struct store *s, int64_t pid)
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
 		e = store_msg_resource(s, msgs.iv_v[i], &r, &removed);
 		if (e == ECS_OK)
-			e = delete_as_receiver(s, &r, pid, msgs.iv_v[i]);
+			e = delete_as_receiver(s, &r, pid, msgs.iv_v[i], NULL);
 	}
 	msgs.iv_n = 0;
 	if (e == ECS_OK)

@@ -222,7 +222,9 @@ enum ecs_err	 store_msg_receiver_pids(struct store *, int64_t,
 enum ecs_err	 store_links_delete(struct store *, int64_t msg);
 enum ecs_err	 store_links_delete_pid(struct store *, int64_t msg,
 		    int64_t pid);
+enum ecs_err	 store_link_delete(struct store *, int64_t mid, int64_t msg);
 enum ecs_err	 store_msg_link_count(struct store *, int64_t, int64_t *);
+enum ecs_err	 store_msg_has_links(struct store *, int64_t, int *);
 enum ecs_err	 store_community_record(struct store *, int64_t cid,
 		    int64_t msg);
 /* Messages a participant sent / receives in a resource, ascending. */
@@ -245,7 +247,7 @@ enum ecs_err	 store_mid_messages(struct store *, int64_t mid,
 enum ecs_err	 store_community_messages(struct store *, int64_t cid,
 		    struct ivec *);
 
-/* Events. */
+/* Events. Queued only if pid has events on; repeated types merge. */
 enum ecs_err	 store_event_add(struct store *, int64_t pid, int64_t msg,
 		    int type);
 /* Up to limit (negative: all) oldest events of a participant. */

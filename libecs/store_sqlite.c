@@ -1010,6 +1010,13 @@ store_links_delete(struct store *s, int64_t msg)
 }
 
 enum ecs_err
+store_link_delete(struct store *s, int64_t mid, int64_t msg)
+{
+	return exec_i(s, "DELETE FROM links WHERE membership_id = ? AND "
+	    "message_id = ?", 2, mid, msg, 0);
+}
+
+enum ecs_err
 store_links_delete_pid(struct store *s, int64_t msg, int64_t pid)
 {
 	return exec_i(s, "DELETE FROM links WHERE message_id = ? AND "
@@ -1022,6 +1029,20 @@ store_msg_link_count(struct store *s, int64_t msg, int64_t *n)
 {
 	return query_i(s, "SELECT count(*) FROM links WHERE message_id = ?",
 	    1, msg, 0, n);
+}
+
+enum ecs_err
+store_msg_has_links(struct store *s, int64_t msg, int *yes)
+{
+	int64_t		 x;
+	enum ecs_err	 e;
+
+	e = query_i(s, "SELECT 1 FROM links WHERE message_id = ? LIMIT 1", 1,
+	    msg, 0, &x);
+	if (e != ECS_OK && e != ECS_ENOTFOUND)
+		return e;
+	*yes = e == ECS_OK;
+	return ECS_OK;
 }
 
 enum ecs_err
@@ -1117,18 +1138,22 @@ store_community_messages(struct store *s, int64_t cid, struct ivec *v)
 enum ecs_err
 store_event_add(struct store *s, int64_t pid, int64_t msg, int type)
 {
-	int64_t		 last;
 	enum ecs_err	 e;
 
-	e = query_i(s, "SELECT type FROM events WHERE participant_id = ? AND "
-	    "message_id = ? ORDER BY id DESC LIMIT 1", 2, pid, msg, &last);
-	if (e == ECS_OK && last == type)
-		return ECS_OK;
-	if (e != ECS_OK && e != ECS_ENOTFOUND)
-		return e;
+	/*
+	 * One statement: only for a participant with events on, and not
+	 * when its most recent event about the message has the same type
+	 * (de-duplication, 10.2).
+	 */
 	if ((e = exec_i(s, "INSERT INTO events (participant_id, message_id, "
-	    "type) VALUES (?, ?, ?)", 3, pid, msg, type)) != ECS_OK)
+	    "type) SELECT ?1, ?2, ?3 FROM participants WHERE id = ?1 AND "
+	    "events = 1 AND coalesce((SELECT type FROM events "
+	    "WHERE participant_id = ?1 AND message_id = ?2 "
+	    "ORDER BY id DESC LIMIT 1), 0) <> ?3", 3, pid, msg, type)) !=
+	    ECS_OK)
 		return e;
+	if (sqlite3_changes(s->st_db) == 0)
+		return ECS_OK;
 	if (s->st_event_pids.iv_n > 0 &&
 	    s->st_event_pids.iv_v[s->st_event_pids.iv_n - 1] == pid)
 		return ECS_OK;
