@@ -54,6 +54,14 @@ admin_fail(struct req *rq, const struct ecs_error *err, enum ecs_err e)
 		admin_text(rq, err_status(e), ecs_strerror(e));
 }
 
+/* Answer with the JSON in b, and the final line feed of every answer. */
+static void
+admin_json(struct req *rq, int status, struct buf *b)
+{
+	buf_addc(b, '\n');
+	reply(rq, status, "application/json", b->b_data, b->b_len);
+}
+
 static int
 admin_method(struct req *rq)
 {
@@ -131,8 +139,7 @@ admin_object(struct req *rq, const char *kind, int64_t id, int status)
 	jw_init(&w, &b, 1);
 	e = store_admin_get(rq->rq_env->e_store, kind, id, &w);
 	if (e == ECS_OK) {
-		buf_addc(&b, '\n');
-		reply(rq, status, "application/json", b.b_data, b.b_len);
+		admin_json(rq, status, &b);
 	} else
 		admin_text(rq, err_status(e), e == ECS_ENOTFOUND ?
 		    "no such id" : "storage failure");
@@ -150,8 +157,7 @@ admin_list(struct req *rq, const char *kind)
 	if (store_admin_list(rq->rq_env->e_store, kind, &w) != ECS_OK)
 		admin_text(rq, 500, "storage failure");
 	else {
-		buf_addc(&b, '\n');
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		admin_json(rq, 200, &b);
 	}
 	buf_free(&b);
 }
@@ -232,7 +238,6 @@ admin_delete(struct req *rq, const char *kind, int64_t id)
 		buf_free(&b);
 		return;
 	}
-	buf_addc(&b, '\n');
 	if (strcmp(kind, "resources") == 0 &&
 	    store_resource_get(s, id, &r) == ECS_OK &&
 	    strcmp(r.r_ns, "sys") == 0) {
@@ -252,7 +257,7 @@ admin_delete(struct req *rq, const char *kind, int64_t id)
 	if (e != ECS_OK)
 		admin_text(rq, err_status(e), "storage failure");
 	else
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		admin_json(rq, 200, &b);
 	buf_free(&b);
 }
 
@@ -334,8 +339,7 @@ admin_password(struct req *rq, int64_t id)
 		jw_kstr(&w, "auth_id", authid);
 		jw_kbool(&w, "password", pw != NULL);
 		jw_obj_close(&w);
-		buf_addc(&b, '\n');
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		admin_json(rq, 200, &b);
 		buf_free(&b);
 	}
 done:
@@ -375,8 +379,7 @@ admin_gc(struct req *rq)
 	jw_kint(&w, "participants", np);
 	jw_kint(&w, "messages", nm);
 	jw_obj_close(&w);
-	buf_addc(&b, '\n');
-	reply(rq, 200, "application/json", b.b_data, b.b_len);
+	admin_json(rq, 200, &b);
 	buf_free(&b);
 }
 
@@ -404,8 +407,7 @@ admin_apply(struct req *rq)
 	if (e != ECS_OK)
 		admin_fail(rq, &err, e);
 	else {
-		buf_addc(&b, '\n');
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		admin_json(rq, 200, &b);
 	}
 	buf_free(&b);
 }
@@ -421,8 +423,7 @@ admin_export(struct req *rq)
 	if (store_admin_export(rq->rq_env->e_store, &w) != ECS_OK)
 		admin_text(rq, 500, "storage failure");
 	else {
-		buf_addc(&b, '\n');
-		reply(rq, 200, "application/json", b.b_data, b.b_len);
+		admin_json(rq, 200, &b);
 	}
 	buf_free(&b);
 }
