@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,16 @@ main(int argc, char *argv[])
 		level = LOG_LVL_DEBUG;
 	log_init(level);
 	event_set_log_callback(libevent_log);
+#ifdef M_TRIM_THRESHOLD
+	/*
+	 * Keep freed memory instead of giving it back with brk and faulting
+	 * it in again on the next request (seen as 15% of the CPU under
+	 * load); the mmap threshold fixed so that it does not creep up.
+	 */
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 8 << 20);
+	mallopt(M_MMAP_THRESHOLD, 8 << 20);
+#endif
 	signal(SIGPIPE, SIG_IGN);
 
 	if (mkdir(env.e_conf.c_datadir, 0700) != 0 && errno != EEXIST) {
