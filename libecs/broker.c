@@ -103,6 +103,7 @@ events_for(struct store *s, const struct ecs_resource *r,
 
 struct route {
 	struct ivec	 rt_mids;	/* memberships to link */
+	struct ivec	 rt_pids;	/* their participants, parallel */
 	struct ivec	 rt_cids;	/* communities for records (create) */
 };
 
@@ -110,7 +111,21 @@ static void
 route_free(struct route *rt)
 {
 	ivec_free(&rt->rt_mids);
+	ivec_free(&rt->rt_pids);
 	ivec_free(&rt->rt_cids);
+}
+
+/* Add a receiving membership once, with its participant. */
+static enum ecs_err
+route_add(struct route *rt, int64_t mid, int64_t pid)
+{
+	enum ecs_err	 e;
+
+	if (ivec_has(&rt->rt_mids, mid))
+		return ECS_OK;
+	if ((e = ivec_push(&rt->rt_mids, mid)) != ECS_OK)
+		return e;
+	return ivec_push(&rt->rt_pids, pid);
 }
 
 /* Split a comma list into trimmed, non-empty tokens; cb returns an error. */
@@ -209,35 +224,37 @@ address(struct store *s, const struct ecs_participant *snd,
     struct ecs_error *err)
 {
 	struct addr_ctx	 ac;
-	struct ivec	 mine, mids, pids;
-	int64_t		 cid;
+	struct ivec	 mine, mids, pids, acids, apids;
+	int64_t		 cid, pid;
 	size_t		 i, j;
-	int		 usable = 0, ncomm;
+	int		 usable = 0;
 	enum ecs_err	 e;
 
 	memset(&ac, 0, sizeof(ac));
 	memset(&mine, 0, sizeof(mine));
+	memset(&acids, 0, sizeof(acids));
+	memset(&apids, 0, sizeof(apids));
 	ac.ac_store = s;
 	ac.ac_err = err;
 	ac.ac_create = create;
 	if ((e = each_token(p->ep_comms, addr_comm, &ac)) != ECS_OK)
 		goto done;
-	ncomm = ac.ac_ntok;
 	if ((e = each_token(p->ep_mids, addr_mid, &ac)) != ECS_OK)
 		goto done;
 	if (ac.ac_ntok == 0) {
 		e = broker_fail(err, ECS_EINVAL, "%s", TXT_NO_RECEIVERS);
 		goto done;
 	}
-	(void)ncomm;
+	/* Every addressed mid must exist (step 5), usable or not. */
 	for (i = 0; i < ac.ac_mids.iv_n; i++) {
-		e = store_mid_community(s, ac.ac_mids.iv_v[i], &cid);
+		e = store_mid_info(s, ac.ac_mids.iv_v[i], &cid, &pid);
 		if (e == ECS_ENOTFOUND) {
 			e = broker_fail(err, ECS_EINVAL, "Membership id in "
 			    "X-EcsReceiverMemberships header not found.");
 			goto done;
 		}
-		if (e != ECS_OK) {
+		if (e != ECS_OK || (e = ivec_push(&acids, cid)) != ECS_OK ||
+		    (e = ivec_push(&apids, pid)) != ECS_OK) {
 			e = store_fail(err, e);
 			goto done;
 		}
@@ -247,13 +264,10 @@ address(struct store *s, const struct ecs_participant *snd,
 		goto done;
 	}
 	for (i = 0; e == ECS_OK && i < ac.ac_mids.iv_n; i++) {
-		if ((e = store_mid_community(s, ac.ac_mids.iv_v[i], &cid)) !=
-		    ECS_OK)
-			break;
-		if (!ivec_has(&mine, cid))
+		if (!ivec_has(&mine, acids.iv_v[i]))
 			continue;
 		usable = 1;
-		e = ivec_push_unique(&rt->rt_mids, ac.ac_mids.iv_v[i]);
+		e = route_add(rt, ac.ac_mids.iv_v[i], apids.iv_v[i]);
 	}
 	for (i = 0; e == ECS_OK && i < ac.ac_cids.iv_n; i++) {
 		cid = ac.ac_cids.iv_v[i];
@@ -268,7 +282,7 @@ address(struct store *s, const struct ecs_participant *snd,
 		for (j = 0; e == ECS_OK && j < mids.iv_n; j++) {
 			if (pids.iv_v[j] == snd->p_id && !snd->p_selfrouting)
 				continue;
-			e = ivec_push_unique(&rt->rt_mids, mids.iv_v[j]);
+			e = route_add(rt, mids.iv_v[j], pids.iv_v[j]);
 		}
 		ivec_free(&mids);
 		ivec_free(&pids);
@@ -283,6 +297,8 @@ done:
 	ivec_free(&ac.ac_mids);
 	ivec_free(&ac.ac_cids);
 	ivec_free(&mine);
+	ivec_free(&acids);
+	ivec_free(&apids);
 	return e;
 }
 
@@ -430,7 +446,6 @@ broker_msg_create(struct store *s, const struct ecs_participant *snd,
 	time_t		 eov = 0;
 	const char	*body = p->ep_body;
 	size_t		 len = p->ep_len, i;
-	int64_t		 pid;
 	enum ecs_err	 e;
 
 	memset(&rt, 0, sizeof(rt));
@@ -452,8 +467,7 @@ broker_msg_create(struct store *s, const struct ecs_participant *snd,
 	for (i = 0; i < rt.rt_mids.iv_n; i++) {
 		if ((e = store_link_add(s, rt.rt_mids.iv_v[i], *id, r->r_id)) !=
 		    ECS_OK ||
-		    (e = store_mid_pid(s, rt.rt_mids.iv_v[i], &pid)) != ECS_OK ||
-		    (e = ivec_push_unique(&pids, pid)) != ECS_OK)
+		    (e = ivec_push_unique(&pids, rt.rt_pids.iv_v[i])) != ECS_OK)
 			goto fail;
 	}
 	for (i = 0; i < rt.rt_cids.iv_n; i++)
@@ -628,8 +642,7 @@ broker_msg_update(struct store *s, const struct ecs_participant *c,
 	for (i = 0; i < rt.rt_mids.iv_n; i++) {
 		if ((e = store_link_add(s, rt.rt_mids.iv_v[i], id, r->r_id)) !=
 		    ECS_OK ||
-		    (e = store_mid_pid(s, rt.rt_mids.iv_v[i], &pid)) != ECS_OK ||
-		    (e = ivec_push_unique(&new, pid)) != ECS_OK)
+		    (e = ivec_push_unique(&new, rt.rt_pids.iv_v[i])) != ECS_OK)
 			goto fail;
 	}
 	if ((e = store_msg_update(s, id, p->ep_ctype, body, len, p->ep_now)) !=

@@ -191,6 +191,9 @@ enum ecs_err	 store_participant_cids(struct store *, int64_t,
 enum ecs_err	 store_community_mids(struct store *, int64_t cid,
 		    struct ivec *mids, struct ivec *pids);
 enum ecs_err	 store_mid_pid(struct store *, int64_t mid, int64_t *pid);
+/* The community and participant of a membership. */
+enum ecs_err	 store_mid_info(struct store *, int64_t mid, int64_t *cid,
+		    int64_t *pid);
 
 /* Resources. */
 enum ecs_err	 store_resource_find(struct store *, const char *ns,

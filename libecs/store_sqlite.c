@@ -695,6 +695,27 @@ store_mid_community(struct store *s, int64_t mid, int64_t *cid)
 }
 
 enum ecs_err
+store_mid_info(struct store *s, int64_t mid, int64_t *cid, int64_t *pid)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((stmt = st(s, "SELECT community_id, participant_id FROM "
+	    "memberships WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	sqlite3_bind_int64(stmt, 1, mid);
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW) {
+		*cid = sqlite3_column_int64(stmt, 0);
+		*pid = sqlite3_column_int64(stmt, 1);
+	} else
+		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
+	sqlite3_reset(stmt);
+	return e;
+}
+
+enum ecs_err
 store_mid_pid(struct store *s, int64_t mid, int64_t *pid)
 {
 	return query_i(s, "SELECT participant_id FROM memberships "
