@@ -941,8 +941,7 @@ broker_postroute(struct store *s, int64_t mid)
 	enum ecs_err		 e;
 
 	memset(&msgs, 0, sizeof(msgs));
-	if ((e = store_mid_community(s, mid, &cid)) != ECS_OK ||
-	    (e = store_mid_pid(s, mid, &pid)) != ECS_OK ||
+	if ((e = store_mid_info(s, mid, &cid, &pid)) != ECS_OK ||
 	    (e = store_postroutable(s, cid, &msgs)) != ECS_OK)
 		goto done;
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
@@ -968,8 +967,7 @@ broker_membership_remove(struct store *s, int64_t mid)
 	enum ecs_err		 e;
 
 	memset(&msgs, 0, sizeof(msgs));
-	if ((e = store_mid_community(s, mid, &cid)) != ECS_OK ||
-	    (e = store_mid_pid(s, mid, &pid)) != ECS_OK ||
+	if ((e = store_mid_info(s, mid, &cid, &pid)) != ECS_OK ||
 	    (e = store_mid_messages(s, mid, &msgs)) != ECS_OK ||
 	    (e = store_community_messages(s, cid, &msgs)) != ECS_OK)
 		goto done;

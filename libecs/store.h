@@ -182,7 +182,6 @@ enum ecs_err	 store_community_by_name(struct store *, const char *,
 enum ecs_err	 store_community_exists(struct store *, int64_t);
 /* Append ", name" (no comma when out is empty) of community cid to out. */
 enum ecs_err	 store_community_name(struct store *, int64_t, struct buf *);
-enum ecs_err	 store_mid_community(struct store *, int64_t mid, int64_t *cid);
 /* The participant's membership in a community, or ECS_ENOTFOUND. */
 enum ecs_err	 store_member_mid(struct store *, int64_t pid, int64_t cid,
 		    int64_t *mid);
@@ -190,7 +189,6 @@ enum ecs_err	 store_participant_cids(struct store *, int64_t,
 		    struct ivec *);
 enum ecs_err	 store_community_mids(struct store *, int64_t cid,
 		    struct ivec *mids, struct ivec *pids);
-enum ecs_err	 store_mid_pid(struct store *, int64_t mid, int64_t *pid);
 /* The community and participant of a membership. */
 enum ecs_err	 store_mid_info(struct store *, int64_t mid, int64_t *cid,
 		    int64_t *pid);

@@ -688,13 +688,6 @@ store_community_name(struct store *s, int64_t cid, struct buf *out)
 }
 
 enum ecs_err
-store_mid_community(struct store *s, int64_t mid, int64_t *cid)
-{
-	return query_i(s, "SELECT community_id FROM memberships WHERE id = ?",
-	    1, mid, 0, cid);
-}
-
-enum ecs_err
 store_mid_info(struct store *s, int64_t mid, int64_t *cid, int64_t *pid)
 {
 	sqlite3_stmt	*stmt;
@@ -713,13 +706,6 @@ store_mid_info(struct store *s, int64_t mid, int64_t *cid, int64_t *pid)
 		e = rc == SQLITE_DONE ? ECS_ENOTFOUND : sql_err(s, rc);
 	sqlite3_reset(stmt);
 	return e;
-}
-
-enum ecs_err
-store_mid_pid(struct store *s, int64_t mid, int64_t *pid)
-{
-	return query_i(s, "SELECT participant_id FROM memberships "
-	    "WHERE id = ?", 1, mid, 0, pid);
 }
 
 enum ecs_err
@@ -1814,14 +1800,12 @@ add_membership(struct store *s, int64_t pid, int64_t cid, int64_t *mid,
 {
 	enum ecs_err	 e;
 
-	e = exec_i(s, "INSERT INTO memberships (participant_id, community_id) "
-	    "VALUES (?, ?)", 2, pid, cid, 0);
+	e = store_membership_add(s, pid, cid, mid);
 	if (e == ECS_EEXIST)
 		return field_err(err, ECS_EEXIST, "%s already exists",
 		    "membership");
 	if (e != ECS_OK)
 		return e;
-	*mid = sqlite3_last_insert_rowid(s->st_db);
 	return ivec_push(&s->st_new_mids, *mid);
 }
 
