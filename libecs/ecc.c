@@ -778,6 +778,31 @@ ecc_parse_list(const struct ecc_reply *r, struct ecc_list **lp,
 	return ECS_OK;
 }
 
+/*
+ * An answer that is a JSON array or empty (the server's "nothing"): *jp is
+ * the tree (NULL when empty) and *np its length; what names it in errors.
+ */
+static enum ecs_err
+parse_array(const struct ecc_reply *r, const char *what, struct json **jp,
+    size_t *np, struct ecc_error *err)
+{
+	char	 msg[64];
+
+	*jp = NULL;
+	*np = 0;
+	if (util_blankn(r->r_body, r->r_len))
+		return ECS_OK;
+	if (json_parse(r->r_body, r->r_len, jp) != ECS_OK ||
+	    json_type(*jp) != JSON_ARRAY) {
+		json_free(*jp);
+		*jp = NULL;
+		snprintf(msg, sizeof(msg), "%s: not a JSON array", what);
+		return proto_err(err, r->r_status, msg);
+	}
+	*np = json_len(*jp);
+	return ECS_OK;
+}
+
 enum ecs_err
 ecc_parse_events(const struct ecc_reply *r, struct ecc_events **ep,
     struct ecc_error *err)
@@ -786,16 +811,10 @@ ecc_parse_events(const struct ecc_reply *r, struct ecc_events **ep,
 	struct json		*j = NULL;
 	const struct json	*o;
 	size_t			 i, n = 0;
+	enum ecs_err		 e;
 
-	if (!util_blankn(r->r_body, r->r_len)) {
-		if (json_parse(r->r_body, r->r_len, &j) != ECS_OK ||
-		    json_type(j) != JSON_ARRAY) {
-			json_free(j);
-			return proto_err(err, r->r_status,
-			    "events: not a JSON array");
-		}
-		n = json_len(j);
-	}
+	if ((e = parse_array(r, "events", &j, &n, err)) != ECS_OK)
+		return e;
 	evs = calloc(1, sizeof(*evs));
 	if (evs == NULL || (evs->evs_ev = calloc(n + 1,
 	    sizeof(struct ecc_event))) == NULL) {
@@ -856,16 +875,10 @@ ecc_parse_memberships(const struct ecc_reply *r, struct ecc_memberships **mp,
 	struct json		*j = NULL;
 	const struct json	*o, *co, *ps;
 	size_t			 i, k, n = 0;
+	enum ecs_err		 e;
 
-	if (!util_blankn(r->r_body, r->r_len)) {
-		if (json_parse(r->r_body, r->r_len, &j) != ECS_OK ||
-		    json_type(j) != JSON_ARRAY) {
-			json_free(j);
-			return proto_err(err, r->r_status,
-			    "memberships: not a JSON array");
-		}
-		n = json_len(j);
-	}
+	if ((e = parse_array(r, "memberships", &j, &n, err)) != ECS_OK)
+		return e;
 	ms = calloc(1, sizeof(*ms));
 	if (ms == NULL || (ms->ms_c = calloc(n + 1,
 	    sizeof(struct ecc_community))) == NULL) {
