@@ -40,6 +40,16 @@ check_sync(const char *v, char *err, size_t len)
 }
 
 static int
+check_store(const char *v, char *err, size_t len)
+{
+	if (strcmp(v, "sqlite") == 0 || strcmp(v, "postgresql") == 0)
+		return 0;
+	snprintf(err, len, "store: \"%s\" is neither sqlite nor postgresql",
+	    v);
+	return -1;
+}
+
+static int
 check_level(const char *v, char *err, size_t len)
 {
 	if (strcmp(v, "warn") == 0 || strcmp(v, "info") == 0 ||
@@ -106,6 +116,11 @@ static const struct conf_entry conf_table[] = {
 	  "Data directory holding the database and admin.secret.", NULL },
 	{ "database", CONF_STR, 0, 0, "", OFF(c_database),
 	  "SQLite database file; default <datadir>/ecsd.db.", NULL },
+	{ "store", CONF_STR, 0, 0, "sqlite", OFF(c_store),
+	  "Storage backend: sqlite or postgresql.", check_store },
+	{ "postgresql_dsn", CONF_STR, 0, 0, "", OFF(c_pg_dsn),
+	  "libpq connection string of the database (store = postgresql).",
+	  NULL },
 	{ "sync", CONF_STR, 0, 0, "full", OFF(c_sync),
 	  "full (durable) or normal.", check_sync },
 	{ "trusted_proxies", CONF_STR, 0, 0, "127.0.0.1, ::1", OFF(c_trusted),
@@ -291,8 +306,9 @@ conf_free(struct conf *c)
 		if (conf_table[i].ce_type != CONF_STR)
 			continue;
 		sp = (char **)(void *)((char *)c + conf_table[i].ce_off);
-		if (*sp != NULL && conf_table[i].ce_off ==
-		    OFF(c_admin_password))
+		if (*sp != NULL && (conf_table[i].ce_off ==
+		    OFF(c_admin_password) || conf_table[i].ce_off ==
+		    OFF(c_pg_dsn)))
 			memset(*sp, 0, strlen(*sp));
 		free(*sp);
 		*sp = NULL;
@@ -486,6 +502,21 @@ conf_finish(struct conf *c)
 	    c->c_tls_key[0] == '\0')) {
 		fprintf(stderr, "ecsd: listen_tls needs tls_cert and tls_key\n");
 		return -1;
+	}
+
+	if (strcmp(c->c_store, "postgresql") == 0) {
+#ifdef HAVE_POSTGRESQL
+		if (c->c_pg_dsn[0] == '\0') {
+			fprintf(stderr, "ecsd: store = postgresql needs "
+			    "postgresql_dsn (a libpq connection string, such "
+			    "as \"host=/run/postgresql dbname=ecsd\")\n");
+			return -1;
+		}
+#else
+		fprintf(stderr, "ecsd: store = postgresql: this ecsd was "
+		    "built without PostgreSQL (configure --with-postgresql)\n");
+		return -1;
+#endif
 	}
 
 	if (netlist_parse(&c->c_trusted_nets, c->c_trusted, err,

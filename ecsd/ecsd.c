@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -20,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "buf.h"
 #include "ecsd.h"
 #include "rand.h"
 #include "util.h"
@@ -139,6 +141,80 @@ admin_password(struct ecsd *env)
 	return env->e_admin_pw ? 0 : -1;
 }
 
+/*
+ * A libpq connection string fit for the log: the value of password (in
+ * key=value form or in a URI's user info and query) becomes "*".
+ */
+static void
+dsn_redact(const char *dsn, char *out, size_t len)
+{
+	struct buf	 b;
+	const char	*p = dsn, *k, *at, *colon, *end;
+	int		 hide;
+
+	buf_init(&b, 0);
+	if (strncmp(dsn, "postgresql://", 13) == 0 ||
+	    strncmp(dsn, "postgres://", 11) == 0) {
+		end = dsn + strcspn(dsn, "?");
+		at = memchr(dsn, '@', (size_t)(end - dsn));
+		colon = strchr(strchr(dsn, '/') + 2, ':');
+		if (at != NULL && colon != NULL && colon < at) {
+			buf_add(&b, dsn, (size_t)(colon - dsn + 1));
+			buf_adds(&b, "*");
+			p = at;
+		}
+		/* password=... in the query */
+		while (*p != '\0') {
+			k = p;
+			p += strcspn(p, "?&");
+			buf_add(&b, k, (size_t)(p - k));
+			if (*p == '\0')
+				break;
+			buf_add(&b, p++, 1);
+			if (strncmp(p, "password=", 9) == 0) {
+				buf_adds(&b, "password=*");
+				p += strcspn(p, "&");
+			}
+		}
+	} else {
+		/* key = value, the value bare or in quotes with \ escapes */
+		while (*p != '\0') {
+			if (isspace((unsigned char)*p)) {
+				buf_add(&b, p++, 1);
+				continue;
+			}
+			k = p;
+			p += strcspn(p, "= \t\n");
+			hide = (size_t)(p - k) == 8 && strncmp(k, "password",
+			    8) == 0;
+			buf_add(&b, k, (size_t)(p - k));
+			while (isspace((unsigned char)*p))
+				buf_add(&b, p++, 1);
+			if (*p != '=')
+				continue;
+			buf_add(&b, p++, 1);
+			while (isspace((unsigned char)*p))
+				buf_add(&b, p++, 1);
+			k = p;
+			if (*p == '\'') {
+				for (p++; *p != '\0' && *p != '\''; p++)
+					if (*p == '\\' && p[1] != '\0')
+						p++;
+				if (*p == '\'')
+					p++;
+			} else
+				p += strcspn(p, " \t\n");
+			if (hide)
+				buf_adds(&b, "*");
+			else
+				buf_add(&b, k, (size_t)(p - k));
+		}
+	}
+	snprintf(out, len, "%.*s", (int)b.b_len, b.b_data != NULL ?
+	    b.b_data : "");
+	buf_free(&b);
+}
+
 static void
 libevent_log(int severity, const char *msg)
 {
@@ -166,9 +242,10 @@ main(int argc, char *argv[])
 	struct timeval		 tv;
 	struct event_config	*evcfg = NULL;
 	const char		*cfile = NULL;
-	char			*ovr[64], *eq, errbuf[512], dbpath[4096];
+	char			*ovr[64], *eq, errbuf[512];
+	char			 target[4200], where[4096];
 	int			 novr = 0, ch, check = 0, verbose = 0, i, rc = 1;
-	int			 level;
+	int			 level, pg;
 
 	memset(&env, 0, sizeof(env));
 	memset(&err, 0, sizeof(err));
@@ -273,12 +350,21 @@ main(int argc, char *argv[])
 		log_warn("datadir %s", env.e_conf.c_datadir);
 		goto out;
 	}
-	if (env.e_conf.c_database[0] != '\0')
-		snprintf(dbpath, sizeof(dbpath), "%s", env.e_conf.c_database);
-	else
-		snprintf(dbpath, sizeof(dbpath), "%s/ecsd.db",
-		    env.e_conf.c_datadir);
-	if (store_open(dbpath, strcmp(env.e_conf.c_sync, "full") == 0,
+	pg = strcmp(env.e_conf.c_store, "postgresql") == 0;
+	if (pg) {
+		snprintf(target, sizeof(target), "postgresql:%s",
+		    env.e_conf.c_pg_dsn);
+		dsn_redact(env.e_conf.c_pg_dsn, where, sizeof(where));
+	} else {
+		if (env.e_conf.c_database[0] != '\0')
+			snprintf(where, sizeof(where), "%s",
+			    env.e_conf.c_database);
+		else
+			snprintf(where, sizeof(where), "%s/ecsd.db",
+			    env.e_conf.c_datadir);
+		snprintf(target, sizeof(target), "%s", where);
+	}
+	if (store_open(target, strcmp(env.e_conf.c_sync, "full") == 0,
 	    &env.e_store, &err) != ECS_OK) {
 		log_warnx("database: %s", err.e_msg);
 		goto out;
@@ -287,7 +373,7 @@ main(int argc, char *argv[])
 		log_warnx("cannot set up authentication");
 		goto out;
 	}
-	if (store_checkpointer_start(env.e_store, dbpath) != ECS_OK)
+	if (!pg && store_checkpointer_start(env.e_store, target) != ECS_OK)
 		log_warnx("no checkpoint thread: commits checkpoint themselves");
 	if (admin_password(&env) != 0) {
 		log_warnx("cannot set up the admin password");
@@ -329,7 +415,8 @@ main(int argc, char *argv[])
 	event_add(env.e_auth_gc, &tv);
 	tv.tv_sec = (time_t)env.e_conf.c_gc_interval;
 	event_add(env.e_gc, &tv);
-	log_info("database %s, sync=%s", dbpath, env.e_conf.c_sync);
+	log_info("store %s %s, sync=%s", env.e_conf.c_store, where,
+	    env.e_conf.c_sync);
 	if (env.e_https != NULL)
 		log_info("ready http=%s https=%s", env.e_bound, env.e_bound_tls);
 	else

@@ -56,6 +56,8 @@ struct conf {
 	char		*c_listen;
 	char		*c_datadir;
 	char		*c_database;
+	char		*c_store;
+	char		*c_pg_dsn;
 	char		*c_sync;
 	char		*c_trusted;
 	char		*c_admin_password;
