@@ -122,6 +122,7 @@ EOF
 		[ 'badcidr.conf', "trusted_proxies = 300.1.2.3\n", 1 ],
 		[ 'badallow.conf', "\nadmin_allow = 10.0.0.0/99\n", 2 ],
 		[ 'section.conf', "listen = 127.0.0.1:0\n[nosuch]\nkey = 1\n", 3 ],
+		[ 'badstore.conf', "listen = 127.0.0.1:0\nstore = mysql\n", 2 ],
 	);
 	for my $b (@bad) {
 		my ($name, $text, $line) = @$b;
@@ -136,6 +137,14 @@ EOF
 	$r = run('-c', $f);
 	is($r->{exit}, 1, 'bad config without -n: exit 1 too');
 	like($r->{all}, qr/^ecsd: \Q$f\E:2: /m, 'names file and line');
+
+	$r = run('-c', $ok, '-n', '-o', 'store=postgresql');
+	is($r->{exit}, 1, 'store = postgresql without postgresql_dsn: exit 1');
+	like($r->{err}, qr/^ecsd: store = postgresql (needs postgresql_dsn|: this ecsd was built without PostgreSQL)/m,
+	    'says what is missing') or diag($r->{all});
+	unlike($r->{all}, qr/configuration OK/, 'not OK');
+	$r = run('-c', $ok, '-n', '-o', 'store=sqlite', '-o', 'postgresql_dsn=dbname=x');
+	is($r->{exit}, 0, 'a postgresql_dsn beside store = sqlite is fine') or diag($r->{all});
 
 	$r = run('-c', "$TMP/does-not-exist.conf", '-n');
 	is($r->{exit}, 1, 'missing config file: exit 1');
@@ -205,13 +214,23 @@ sub http {
 }
 
 {
-	my $d = start_raw('-D', "$TMP/data1", '-l', '127.0.0.1:0');
+	# With ECSD_TEST_PGHOST the daemons started here run on PostgreSQL
+	# too: $db1 is the database that belongs with $TMP/data1.
+	my $db1 = Ecsd::pg() ? Ecsd::pg_createdb() : undef;
+	my $d = start_raw('-D', "$TMP/data1", '-l', '127.0.0.1:0', Ecsd::store_options($db1));
 	ok($d->{port}, 'daemon started with -l 127.0.0.1:0') or diag(logtext($d));
 	my $log = logtext($d);
 	my @ready = grep { /ready/ } split /\n/, $log;
 	is(scalar @ready, 1, 'exactly one ready line');
 	like($ready[0] // '', qr/^ecsd: info: ready http=127\.0\.0\.1:([1-9][0-9]*)$/, 'ready line format');
 	isnt($d->{port}, 0, 'the actual port, not 0');
+	if (Ecsd::pg()) {
+		like($log, qr/^ecsd: info: store postgresql host=\S+ dbname=\Q$db1\E user=\S+, sync=full$/m,
+		    'the log names the backend and the database');
+	} else {
+		like($log, qr{^ecsd: info: store sqlite \Q$TMP\E/data1/ecsd\.db, sync=full$}m,
+		    'the log names the backend and the database');
+	}
 	ok(-d "$TMP/data1", '-D directory created');
 	my $resp = http($d->{port}, "GET /no/such/path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
 	like($resp, qr{\AHTTP/1\.1 404}, 'serves on the announced port');
@@ -227,7 +246,7 @@ sub http {
 	unlike($log, qr/^(?!ecsd: (info|warn|debug|error): ).+$/m, 'every log line is "ecsd: LEVEL: text"');
 
 	# the same port again: runtime error, exit 1
-	my $r = run('-D', "$TMP/data2", '-l', "127.0.0.1:$d->{port}");
+	my $r = run('-D', "$TMP/data2", '-l', "127.0.0.1:$d->{port}", Ecsd::store_options());
 	is($r->{exit}, 1, 'port in use: exit 1') or diag($r->{all});
 	like($r->{err}, qr/^ecsd: /m, 'port in use: error on stderr');
 
@@ -235,20 +254,31 @@ sub http {
 	is($st, 0, 'SIGTERM: exit 0');
 	is(logtext($d) =~ /AddressSanitizer|runtime error/ ? 1 : 0, 0, 'no sanitizer reports');
 
-	$d = start_raw('-o', "datadir=$TMP/data1", '-o', 'listen=127.0.0.1:0');
+	$d = start_raw('-o', "datadir=$TMP/data1", '-o', 'listen=127.0.0.1:0',
+	    Ecsd::store_options($db1));
 	ok($d->{port}, 'restart with -o datadir/listen on the same datadir');
 	$st = stop_raw($d, 'INT');
 	is($st, 0, 'SIGINT: exit 0');
 
 	my $conf = conffile('run.conf', "listen = 127.0.0.1:1\ndatadir = $TMP/data3\n");
-	$d = start_raw('-c', $conf, '-o', 'listen=127.0.0.1:0');
+	$d = start_raw('-c', $conf, '-o', 'listen=127.0.0.1:0', Ecsd::store_options());
 	ok($d->{port}, '-o overrides the file');
 	$st = stop_raw($d, 'TERM');
 	is($st, 0, 'exit 0');
 
+	if (Ecsd::pg()) {
+		my $dsn = Ecsd::pg_dsn($db1) . " password='not in the log'";
+		$d = start_raw('-D', "$TMP/data1", '-l', '127.0.0.1:0', '-o', 'store=postgresql',
+		    '-o', "postgresql_dsn=$dsn");
+		ok($d->{port}, 'started with a password in postgresql_dsn') or diag(logtext($d));
+		unlike(logtext($d), qr/not in the log/, 'the password is not logged');
+		like(logtext($d), qr/^ecsd: info: store postgresql .*password=\*/m, 'it is shown as *');
+		is(stop_raw($d, 'TERM'), 0, 'exit 0');
+	}
+
 	open(my $fh, '>', "$TMP/plainfile") or die;
 	close $fh;
-	$r = run('-D', "$TMP/plainfile", '-l', '127.0.0.1:0');
+	$r = run('-D', "$TMP/plainfile", '-l', '127.0.0.1:0', Ecsd::store_options());
 	is($r->{exit}, 1, 'datadir is a file: exit 1') or diag($r->{all});
 }
 

@@ -1,6 +1,11 @@
-# Disk full: with the data directory on a small tmpfs that fills up, writes
-# get 503 with a clear text, reads keep working, ecsd recovers by itself when
+# Disk full: with the database on a small tmpfs that fills up, writes get
+# 503 with a clear text, reads keep working, ecsd recovers by itself when
 # space returns, and nothing acknowledged is lost.
+#
+# SQLite: the data directory is on the tmpfs. PostgreSQL (ECSD_TEST_PGHOST):
+# ecsd's tables are, in a tablespace on the tmpfs that is the database's
+# default_tablespace; the server's WAL stays on its own disk (a server
+# whose WAL disk fills stops, which no client can do anything about).
 use strict;
 use warnings;
 use Test::More;
@@ -10,15 +15,39 @@ use EcsdCheck;
 
 plan skip_all => 'needs a local daemon' if Ecsd::external();
 plan skip_all => 'mounting a tmpfs needs root' if $> != 0;
+my $PG = Ecsd::pg();
 my $mnt = tempdir('ecsd-full-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 if (system('mount', '-t', 'tmpfs', '-o', 'size=3m', 'tmpfs', $mnt) != 0) {
 	plan skip_all => 'cannot mount a tmpfs here';
 }
 my $mounted = 1;
-END { system('umount', $mnt) if $mounted && $mnt; }
+my ($d, $ts, $db);
+END {
+	$d->stop if $d;
+	if ($ts) {
+		Ecsd::pg_dropdb($db) if $db;
+		eval { Ecsd::pg_psql('postgres', qq{DROP TABLESPACE IF EXISTS "$ts"}) };
+	}
+	system('umount', $mnt) if $mounted && $mnt;
+}
 
-my $d = Ecsd->start(conf => { datadir => "$mnt/data" });
+if ($PG) {
+	# The tablespace directory belongs to the user running the server,
+	# the owner of its socket.
+	my $uid = (stat("$ENV{ECSD_TEST_PGHOST}/.s.PGSQL." . ($ENV{ECSD_TEST_PGPORT} || 5432)))[4];
+	mkdir "$mnt/ts" or die "$mnt/ts: $!";
+	chown $uid, -1, "$mnt/ts" or die "chown $mnt/ts: $!";
+	chmod 0700, "$mnt/ts";
+	$ts = sprintf('ecsd_full_%d', $$);
+	Ecsd::pg_psql('postgres', qq{CREATE TABLESPACE "$ts" LOCATION '$mnt/ts'});
+	$db = Ecsd::pg_createdb();
+	Ecsd::pg_psql('postgres', qq{ALTER DATABASE "$db" SET default_tablespace = "$ts"});
+	$d = Ecsd->start(pg_db => $db);
+} else {
+	$d = Ecsd->start(conf => { datadir => "$mnt/data" });
+}
 $d->fixture_spec;
+note('backend ' . Ecsd::backend());
 my $X = '/numlab/exercises';
 my %to = ('X-EcsReceiverMemberships' => $d->mid(P2 => 'WUV'));
 my $p1 = $d->as('P1');
@@ -29,9 +58,13 @@ my $filler = "$mnt/filler";
 system('dd', 'if=/dev/zero', "of=$filler", 'bs=4096', 'count=' . int(($free - 256 * 1024) / 4096), 'status=none');
 ok(-s $filler, 'filler written');
 
+# Bodies nothing can compress (PostgreSQL compresses large values).
+my @ALNUM = ('a' .. 'z', 'A' .. 'Z', '0' .. '9', '+', '/');
+sub noise { my ($n) = @_; return join('', map { $ALNUM[rand @ALNUM] } 1 .. $n) }
+
 my (%acked, $full, %other);
 for my $i (1 .. 200) {
-	my $body = sprintf("%05d", $i) . ('x' x 20000);
+	my $body = sprintf("%05d", $i) . noise(20000);
 	my $r = $p1->post($X, body => $body, ctype => 'text/plain', headers => \%to);
 	if ($r->{status} == 201) {
 		$acked{ Ecsd::loc_id($r) } = $body;
@@ -53,7 +86,7 @@ my $g = $d->as('P2')->get("$X/$some");
 is($g->{status}, 200, 'reads keep working on a full disk');
 is($g->{body}, $acked{$some}, 'with the stored body');
 is($d->as('P2')->get('/sys/memberships')->{status}, 200, 'memberships too');
-my $again = $p1->post($X, body => 'y' x 20000, ctype => 'text/plain', headers => \%to);
+my $again = $p1->post($X, body => noise(20000), ctype => 'text/plain', headers => \%to);
 is($again->{status}, 503, 'still 503 while the disk is full');
 
 unlink $filler;
@@ -69,4 +102,5 @@ for my $id (sort keys %acked) {
 }
 is($lost, 0, 'every acknowledged message is there after a restart (' . scalar(keys %acked) . ')');
 $d->stop_ok;
+undef $d;
 done_testing();

@@ -12,6 +12,13 @@ package Ecsd;
 #   ECSD_TEST_KEEP  1: keep the temporary directory
 #   ECSD_TEST_URL   test an external daemon; nothing is started
 #   ECSD_TEST_DEBUG 1: print every request and response to STDERR
+#   ECSD_TEST_PGHOST  the socket directory of a PostgreSQL server (see
+#                   tests/pg/pgserver): every daemon started here gets a
+#                   fresh database of its own there (store = postgresql),
+#                   dropped at the end unless ECSD_TEST_KEEP is set
+#   ECSD_TEST_PGUSER  its superuser (default postgres)
+#   ECSD_TEST_PGBIN   the directory of psql (default: the newest
+#                   /usr/lib/postgresql/*/bin, else PATH)
 #
 # Only Perl core modules are used.
 
@@ -62,7 +69,102 @@ sub json_decode {
 # True when the suite runs against an external daemon.
 sub external { return defined $ENV{ECSD_TEST_URL} && $ENV{ECSD_TEST_URL} ne '' }
 
-# Ecsd->start(conf => {k => v}, env => {K => V}, args => [...])
+# ---- PostgreSQL --------------------------------------------------------------
+
+# True when the daemons run on the PostgreSQL server of ECSD_TEST_PGHOST.
+sub pg { return defined $ENV{ECSD_TEST_PGHOST} && $ENV{ECSD_TEST_PGHOST} ne '' }
+
+# The backend the daemons started here use.
+sub backend { return pg() ? 'postgresql' : 'sqlite' }
+
+sub pg_user { return $ENV{ECSD_TEST_PGUSER} // 'postgres' }
+
+my $PSQL;
+sub _psql_bin {
+	return $PSQL if defined $PSQL;
+	my @dirs;
+	push @dirs, $ENV{ECSD_TEST_PGBIN} if $ENV{ECSD_TEST_PGBIN};
+	my %v;
+	for my $d (glob('/usr/lib/postgresql/*/bin')) {
+		$v{$d} = $1 if $d =~ m{/postgresql/(\d+)};
+	}
+	push @dirs, sort { $v{$b} <=> $v{$a} } keys %v;
+	for my $d (@dirs) {
+		return $PSQL = "$d/psql" if -x "$d/psql";
+	}
+	return $PSQL = 'psql';
+}
+
+# Run SQL in database $db as the superuser; returns psql's output (rows as
+# unaligned text). Dies with psql's message on failure.
+sub pg_psql {
+	my ($db, $sql) = @_;
+	croak 'pg_psql: ECSD_TEST_PGHOST is not set' unless pg();
+	my @cmd = (_psql_bin(), '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1',
+	    '-h', $ENV{ECSD_TEST_PGHOST}, '-U', pg_user(), '-d', $db, '-c', $sql);
+	my $pid = open(my $fh, '-|');
+	croak "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		open(STDERR, '>&', \*STDOUT);
+		open(STDIN, '<', '/dev/null');
+		exec(@cmd) or POSIX::_exit(127);
+	}
+	local $/;
+	my $out = <$fh> // '';
+	close $fh;
+	croak "psql -d $db -c '$sql': " . ($? >> 8) . ": $out" if $?;
+	return $out;
+}
+
+# A libpq connection string for database $db.
+sub pg_dsn {
+	my ($db) = @_;
+	my $dsn = "host=$ENV{ECSD_TEST_PGHOST} dbname=$db user=" . pg_user();
+	$dsn .= " port=$ENV{ECSD_TEST_PGPORT}" if $ENV{ECSD_TEST_PGPORT};
+	return $dsn;
+}
+
+my %PG_DBS;	# database name => pid of the process that made it
+my %PG_REFS;	# database name => daemon objects using it
+my $PG_SEQ = 0;
+
+# Create an empty database; it is dropped when this process ends (unless
+# ECSD_TEST_KEEP). Returns its name.
+sub pg_createdb {
+	my $name = sprintf('ecsd_t%d_%d_%04x', $$, ++$PG_SEQ, int(rand(65536)));
+	pg_psql('postgres', qq{CREATE DATABASE "$name"});
+	$PG_DBS{$name} = $$;
+	return $name;
+}
+
+# Drop a database made by pg_createdb (connections to it are ended).
+sub pg_dropdb {
+	my ($name) = @_;
+	return unless defined $name && ($PG_DBS{$name} // 0) == $$;
+	delete $PG_DBS{$name};
+	return if $ENV{ECSD_TEST_KEEP};
+	eval { pg_psql('postgres', qq{DROP DATABASE IF EXISTS "$name" WITH (FORCE)}) };
+	print STDERR "# $@" if $@;
+}
+
+# Command-line options (-o ...) that put a daemon started by hand on database
+# $db, or on a fresh one; none on SQLite.
+sub store_options {
+	my ($db) = @_;
+	return () unless pg();
+	$db //= pg_createdb();
+	return ('-o', 'store=postgresql', '-o', 'postgresql_dsn=' . pg_dsn($db));
+}
+
+END {
+	local ($?, $!, $@);
+	pg_dropdb($_) for grep { $PG_DBS{$_} == $$ } keys %PG_DBS;
+}
+
+# Ecsd->start(conf => {k => v}, env => {K => V}, args => [...], pg_db => NAME)
+# With ECSD_TEST_PGHOST and no store in conf, the daemon gets store =
+# postgresql on a fresh database, or on the database pg_db (another
+# daemon's $d->pg_db: nodes sharing one database).
 sub start {
 	my ($class, %opt) = @_;
 	my $self = bless {
@@ -104,6 +206,15 @@ sub start {
 	    ? $self->{env}{ECSD_ADMIN_PASSWORD} : $ADMIN_PASSWORD;
 	print STDERR "# ecsd test dir: $self->{dir}\n" if $keep;
 
+	if (pg() && !exists $self->{conf}{store}) {
+		my $db = $opt{pg_db};
+		$db = pg_createdb() unless defined $db;
+		$self->{pg_db} = $db;
+		$PG_REFS{$db}++;
+		$self->{conf}{store} = 'postgresql';
+		$self->{conf}{postgresql_dsn} = pg_dsn($db);
+		print STDERR "# ecsd test database: $db\n" if $keep;
+	}
 	my %c = (listen => '127.0.0.1:0', datadir => $self->{datadir},
 	    %{ $self->{conf} });
 	open(my $fh, '>', $self->{conffile}) or croak "$self->{conffile}: $!";
@@ -180,6 +291,8 @@ sub _spawn {
 
 sub host { $_[0]{host} }
 sub port { $_[0]{port} }
+# The PostgreSQL database of this daemon (undef on SQLite).
+sub pg_db { $_[0]{pg_db} }
 sub dir { $_[0]{dir} }
 sub datadir { $_[0]{datadir} }
 sub password { $_[0]{password} }
@@ -305,6 +418,12 @@ sub DESTROY {
 		kill 'KILL', $self->{pid};
 		waitpid($self->{pid}, WNOHANG);
 		$self->{pid} = undef;
+	}
+	# The last daemon object of a database made here drops it.
+	my $db = $self->{pg_db};
+	if (defined $db && --$PG_REFS{$db} <= 0) {
+		delete $PG_REFS{$db};
+		pg_dropdb($db);
 	}
 }
 
