@@ -1,5 +1,6 @@
 /*
- * store.h: the storage interface. All SQL lives behind it (store_sqlite.c).
+ * store.h: the storage interface. All SQL lives behind it (store.c, on the
+ * drivers of store_db.h: store_sqlite.c, store_pg.c).
  * Every function runs inside the caller's transaction unless it says so.
  */
 #ifndef ECS_STORE_H
@@ -112,12 +113,30 @@ struct ecs_event {
 	char	 e_path[300];		/* ns/name/msgid */
 };
 
-enum ecs_err	 store_open(const char *path, int durable, struct store **,
+/*
+ * target: "sqlite:PATH", "postgresql:DSN" (a libpq connection string or
+ * URI), or a bare PATH (SQLite).
+ */
+enum ecs_err	 store_open(const char *target, int durable, struct store **,
 		    struct ecs_error *);
 void		 store_close(struct store *);
-/* Move WAL checkpoints off the caller's thread (a thread of the store). */
-enum ecs_err	 store_checkpointer_start(struct store *, const char *path);
+/* The driver's name: "sqlite" or "postgresql". */
+const char	*store_backend(struct store *);
+/*
+ * Start the backend's helper thread, if it has one (SQLite: WAL
+ * checkpoints move off the caller's thread); target as for store_open.
+ */
+enum ecs_err	 store_checkpointer_start(struct store *, const char *target);
 const char	*store_errmsg(struct store *);
+/*
+ * Several nodes on one database (PostgreSQL): a descriptor that becomes
+ * readable when other nodes committed events or changes (-1: the backend
+ * has none), and what they reported since the last call: the participants
+ * that got events are appended to pids; a change to what lookups cache
+ * moves store_generation on.
+ */
+int		 store_notify_fd(struct store *);
+enum ecs_err	 store_notify_read(struct store *, struct ivec *pids);
 /*
  * A counter that changes whenever identities, participants, organizations
  * or resources may have changed (and on every rollback): lookups cached

@@ -1,0 +1,129 @@
+/*
+ * store_db.h: the SQL driver under store.c. store.c holds every query of
+ * the store interface, written once in the SQL that SQLite and PostgreSQL
+ * share; a driver (store_sqlite.c, store_pg.c) runs them.
+ *
+ * Conventions every query in store.c keeps:
+ *  - parameters are '?', numbered left to right (PostgreSQL's driver turns
+ *    them into $1, $2, ...);
+ *  - new ids come back with "RETURNING id", never a rowid call;
+ *  - no SQL functions one dialect lacks (no strftime: times are bound);
+ *  - "INSERT ... ON CONFLICT ... DO NOTHING/UPDATE" instead of OR IGNORE;
+ *  - the comment markers below, which SQLite ignores and PostgreSQL's
+ *    driver replaces, ask for row locks where several nodes may race:
+ *      DB_SKIP_LOCKED  "FOR UPDATE SKIP LOCKED" (queue and event pops)
+ *      DB_LOCK         "FOR UPDATE" (token consumption, sender updates)
+ *    A query with one of them must select from a single table (or name
+ *    the table with "OF x" inside the marker's replacement: see
+ *    DB_SKIP_LOCKED_OF).
+ *
+ * Nothing here is thread safe: a connection belongs to one thread.
+ */
+#ifndef ECS_STORE_DB_H
+#define ECS_STORE_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <ecs/ecs.h>
+
+#include "store.h"
+
+#define DB_SKIP_LOCKED		" /*SKIP_LOCKED*/"
+#define DB_LOCK			" /*LOCK*/"
+/* "FOR UPDATE OF <alias> SKIP LOCKED": alias is one lower-case letter. */
+#define DB_SKIP_LOCKED_OF(a)	" /*SKIP_LOCKED_OF " a "*/"
+
+/* db_step results. */
+#define DB_ERROR	-1
+#define DB_DONE		0
+#define DB_ROW		1
+
+struct db;
+struct dbst;
+
+struct db_driver {
+	const char	*d_name;		/* "sqlite", "postgresql" */
+
+	/*
+	 * Connect to target (a file path, or a libpq connection string),
+	 * create or migrate the schema (each version in one transaction),
+	 * and set the durability (sqlite: synchronous FULL or NORMAL;
+	 * postgresql: synchronous_commit on or off).
+	 */
+	enum ecs_err	 (*d_open)(const char *target, int durable,
+			    struct db **, struct ecs_error *);
+	void		 (*d_close)(struct db *);
+
+	/* Prepare sql (see the conventions above); NULL on failure. */
+	struct dbst	*(*d_prepare)(struct db *, const char *sql);
+	void		 (*d_finalize)(struct dbst *);
+	/* Forget the last execution's rows and every binding. */
+	void		 (*d_reset)(struct dbst *);
+	void		 (*d_bind_int64)(struct dbst *, int, int64_t);
+	/* NULL binds SQL NULL. Text and blobs are copied. */
+	void		 (*d_bind_text)(struct dbst *, int, const char *);
+	void		 (*d_bind_blob)(struct dbst *, int, const void *,
+			    size_t);
+	/* Run (first call after reset) or advance: DB_ROW, DB_DONE, DB_ERROR. */
+	int		 (*d_step)(struct dbst *);
+	int		 (*d_column_null)(struct dbst *, int);
+	int64_t		 (*d_column_int64)(struct dbst *, int);
+	/* NUL-terminated; NULL for SQL NULL; valid until the next step. */
+	const char	*(*d_column_text)(struct dbst *, int);
+	const void	*(*d_column_blob)(struct dbst *, int);
+	size_t		 (*d_column_bytes)(struct dbst *, int);
+	/* Rows changed by the connection's last INSERT, UPDATE or DELETE. */
+	int64_t		 (*d_changes)(struct db *);
+
+	/* Run one or more statements without parameters or rows. */
+	enum ecs_err	 (*d_exec)(struct db *, const char *sql);
+	/* Open the batch transaction ("BEGIN IMMEDIATE" / "BEGIN"). */
+	enum ecs_err	 (*d_begin)(struct db *);
+	/* The failure of the last call, as an ecs error, and its text. */
+	enum ecs_err	 (*d_error)(struct db *);
+	const char	*(*d_errmsg)(struct db *);
+	/* Whether a transaction is open on the connection. */
+	int		 (*d_in_tx)(struct db *);
+	enum ecs_err	 (*d_integrity_check)(struct db *);
+
+	/*
+	 * Optional (NULL when the backend has none).
+	 * d_background: start the backend's own helper thread (SQLite: the
+	 * WAL checkpointer); it stops in d_close.
+	 * d_notify: queue a notification that other nodes receive when the
+	 * current transaction commits (channel "ecs_events" with a payload
+	 * of participant ids, "ecs_gen" when cached lookups went stale).
+	 * d_notify_fd / d_notify_read: a descriptor to watch for reading, and
+	 * the notifications that arrived from other nodes since the last
+	 * call: participant ids into pids, *stale set when a node changed
+	 * what lookups cache.
+	 */
+	enum ecs_err	 (*d_background)(struct db *, const char *target);
+	enum ecs_err	 (*d_notify)(struct db *, const char *channel,
+			    const char *payload);
+	int		 (*d_notify_fd)(struct db *);
+	enum ecs_err	 (*d_notify_read)(struct db *, struct ivec *pids,
+			    int *stale);
+	/*
+	 * After rows were inserted with explicit ids (ecsctl migrate): make
+	 * the id generators continue past the largest id of every table.
+	 */
+	enum ecs_err	 (*d_sync_ids)(struct db *);
+};
+
+/* Every driver struct starts with these. */
+struct db {
+	const struct db_driver	*db_drv;
+};
+
+struct dbst {
+	struct db		*ds_db;
+};
+
+extern const struct db_driver db_sqlite;
+#ifdef HAVE_POSTGRESQL
+extern const struct db_driver db_postgresql;
+#endif
+
+#endif /* ECS_STORE_DB_H */
