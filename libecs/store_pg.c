@@ -1,0 +1,1220 @@
+/*
+ * store_pg.c: the SQL driver on PostgreSQL (libpq), for several ecsd nodes
+ * sharing one database. The only file that includes libpq-fe.h.
+ *
+ * Statements are translated from the shared SQL of store.c ('?' becomes
+ * $1, $2, ...; the lock markers of store_db.h become FOR UPDATE clauses)
+ * and prepared on the server on their first run, with the types of that
+ * run's bindings (int8, text, bytea), so that "? IS NULL" needs no casts.
+ * Results come in binary when every column is of a type decoded here,
+ * else in text.
+ *
+ * The connection LISTENs on ecs_events and ecs_gen; d_notify queues a
+ * pg_notify in the current transaction, which other nodes read through
+ * d_notify_fd and d_notify_read when it commits.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "store_db.h"
+
+/* Type oids (pg_type_d.h is a server header). */
+#define PG_BOOLOID	16
+#define PG_BYTEAOID	17
+#define PG_NAMEOID	19
+#define PG_INT8OID	20
+#define PG_INT2OID	21
+#define PG_INT4OID	23
+#define PG_TEXTOID	25
+#define PG_OIDOID	26
+#define PG_BPCHAROID	1042
+#define PG_VARCHAROID	1043
+
+/* The version of schema/postgresql/schema.sql; migrations follow. */
+#define PG_SCHEMA_BASE	2
+/* pg_advisory_xact_lock key taken while creating or migrating ("ecsd"). */
+#define PG_LOCK_KEY	"1701016420"
+/* pg_notify payloads are shorter than 8000 bytes. */
+#define PG_PAYLOAD_MAX	7000
+
+/* Generated from schema/postgresql by tools/schema2c.awk. */
+extern const char store_pg_schema_sql[];
+extern const char *const store_pg_migrations[];
+
+struct pg_param {
+	const char	*pp_val;	/* NULL: SQL NULL */
+	char		*pp_heap;	/* owned copy of text and blobs */
+	int		 pp_len;
+	int		 pp_fmt;	/* 0 text, 1 binary */
+	Oid		 pp_type;	/* 0 for NULL: let the server infer */
+	char		 pp_num[24];
+};
+
+/* Per column: conversions that outlive the call (until the next step). */
+struct pg_col {
+	Oid		 pc_type;
+	char		 pc_num[24];	/* an integer as text */
+	unsigned char	*pc_bytes;	/* bytea unescaped from text */
+	size_t		 pc_len;
+	int		 pc_row;	/* row of pc_bytes; -1: none */
+};
+
+struct pg_db {
+	struct db	 pd_db;		/* first: the driver */
+	PGconn		*pd_conn;
+	int		 pd_durable;
+	int		 pd_pid;	/* our backend, to skip our notifies */
+	uint64_t	 pd_epoch;	/* bumped by every (re)connection */
+	unsigned int	 pd_nstmt;	/* statement names */
+	enum ecs_err	 pd_err;
+	char		 pd_msg[400];	/* fits in an ecs_error with a prefix */
+	int64_t		 pd_changes;
+	int		 pd_reconnected; /* notifications may have been lost */
+	char		*pd_dealloc;	/* "DEALLOCATE x;" for the next BEGIN */
+	size_t		 pd_dealloc_len;
+};
+
+struct pg_st {
+	struct dbst	 ps_st;		/* first: the connection */
+	char		*ps_sql;	/* translated */
+	char		 ps_name[24];
+	uint64_t	 ps_epoch;	/* prepared on this connection; 0 never */
+	int		 ps_nparams;
+	struct pg_param	*ps_params;
+	Oid		*ps_types;	/* prepared with */
+	const char	**ps_values;
+	int		*ps_lengths;
+	int		*ps_formats;
+	int		 ps_binary;	/* results in binary */
+	int		 ps_ncols;
+	struct pg_col	*ps_cols;
+	PGresult	*ps_res;
+	int		 ps_row;
+};
+
+static void	pg_close(struct db *);
+static void	pg_finalize(struct dbst *);
+
+/* --- errors ------------------------------------------------------------- */
+
+/* Copy s into out on one line: newlines and tabs become spaces, trimmed. */
+static void
+pg_oneline(char *out, size_t size, const char *s)
+{
+	size_t	 n = 0;
+	int	 space = 0;
+
+	if (size == 0)
+		return;
+	for (; *s != '\0' && n + 1 < size; s++) {
+		if (*s == '\n' || *s == '\t' || *s == '\r' || *s == ' ') {
+			space = 1;
+			continue;
+		}
+		if (space && n > 0 && n + 2 < size)
+			out[n++] = ' ';
+		space = 0;
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+}
+
+/*
+ * Record the failure of the last call (res may be NULL) as an ecs error
+ * and a one-line message; returns the error.
+ */
+static enum ecs_err
+pg_fail(struct pg_db *pd, const PGresult *res)
+{
+	const char	*state = NULL, *msg = NULL;
+	char		 line[300];
+
+	if (res != NULL) {
+		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	}
+	if (PQstatus(pd->pd_conn) == CONNECTION_BAD) {
+		pg_oneline(line, sizeof(line), PQerrorMessage(pd->pd_conn));
+		snprintf(pd->pd_msg, sizeof(pd->pd_msg),
+		    "connection to PostgreSQL lost: %s", line[0] != '\0' ?
+		    line : "no reason given");
+		pd->pd_err = ECS_ESTORE;
+		return pd->pd_err;
+	}
+	if (msg == NULL)
+		msg = res != NULL ? PQresultErrorMessage(res) : "";
+	if (*msg == '\0')
+		msg = PQerrorMessage(pd->pd_conn);
+	pg_oneline(pd->pd_msg, sizeof(pd->pd_msg), msg);
+	if (pd->pd_msg[0] == '\0')
+		snprintf(pd->pd_msg, sizeof(pd->pd_msg),
+		    "unknown PostgreSQL error");
+
+	if (state == NULL || strlen(state) != 5)
+		pd->pd_err = ECS_ESTORE;
+	else if (strncmp(state, "23", 2) == 0)
+		pd->pd_err = ECS_EEXIST;	/* integrity constraint */
+	else if (strncmp(state, "22", 2) == 0)
+		pd->pd_err = ECS_EINVAL;	/* data exception: bad input */
+	else if (strcmp(state, "40001") == 0 ||	/* serialization failure */
+	    strcmp(state, "40P01") == 0 ||	/* deadlock */
+	    strcmp(state, "55P03") == 0 ||	/* lock not available */
+	    strcmp(state, "57014") == 0 ||	/* statement timeout */
+	    strcmp(state, "53300") == 0)	/* too many connections */
+		pd->pd_err = ECS_EBUSY;
+	else if (strcmp(state, "53100") == 0 ||	/* disk full */
+	    strcmp(state, "25006") == 0)	/* read-only transaction */
+		pd->pd_err = ECS_EFULL;
+	else if (strcmp(state, "53200") == 0)	/* out of memory */
+		pd->pd_err = ECS_ENOMEM;
+	else
+		pd->pd_err = ECS_ESTORE;
+	return pd->pd_err;
+}
+
+static enum ecs_err
+pg_fail_msg(struct pg_db *pd, enum ecs_err e, const char *msg)
+{
+	pd->pd_err = e;
+	snprintf(pd->pd_msg, sizeof(pd->pd_msg), "%s", msg);
+	return e;
+}
+
+static enum ecs_err
+pg_error(struct db *db)
+{
+	return ((struct pg_db *)db)->pd_err;
+}
+
+static const char *
+pg_errmsg(struct db *db)
+{
+	return ((struct pg_db *)db)->pd_msg;
+}
+
+/* Remember what a command changed, as sqlite3_changes does. */
+static void
+pg_count(struct pg_db *pd, PGresult *res)
+{
+	const char	*cmd = PQcmdStatus(res);
+
+	if (strncmp(cmd, "INSERT", 6) == 0 || strncmp(cmd, "UPDATE", 6) == 0 ||
+	    strncmp(cmd, "DELETE", 6) == 0 || strncmp(cmd, "MERGE", 5) == 0)
+		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
+}
+
+/* --- plain commands --------------------------------------------------------- */
+
+static enum ecs_err
+pg_exec(struct db *db, const char *sql)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+	PGresult	*res;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
+		return pg_fail(pd, NULL);
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+		pg_count(pd, res);
+		break;
+	default:
+		e = pg_fail(pd, res);
+		break;
+	}
+	PQclear(res);
+	return e;
+}
+
+/* One integer (or boolean) from the first row of sql; ECS_ENOTFOUND if none. */
+static enum ecs_err
+pg_query_int(struct pg_db *pd, const char *sql, int64_t *out)
+{
+	PGresult	*res;
+	const char	*v;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
+		return pg_fail(pd, NULL);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		e = pg_fail(pd, res);
+	else if (PQntuples(res) < 1 || PQnfields(res) < 1 ||
+	    PQgetisnull(res, 0, 0))
+		e = ECS_ENOTFOUND;
+	else {
+		v = PQgetvalue(res, 0, 0);
+		if (*v == 't' || *v == 'f')
+			*out = *v == 't';
+		else
+			*out = strtoll(v, NULL, 10);
+	}
+	PQclear(res);
+	return e;
+}
+
+/* --- connection and schema --------------------------------------------------- */
+
+static void
+pg_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* Settings of a new session; also after a reconnection. */
+static enum ecs_err
+pg_session(struct pg_db *pd)
+{
+	enum ecs_err	 e;
+
+	PQsetNoticeProcessor(pd->pd_conn, pg_notice, NULL);
+	pd->pd_pid = PQbackendPID(pd->pd_conn);
+	pd->pd_epoch++;
+	/*
+	 * A row lock held by another node's batch is released when that
+	 * batch commits (milliseconds); waiting longer means trouble, and
+	 * the request is answered 503 (ECS_EBUSY) instead of hanging.
+	 */
+	e = pg_exec(&pd->pd_db, pd->pd_durable ?
+	    "SET synchronous_commit = on; SET client_encoding = 'UTF8'; "
+	    "SET lock_timeout = '10s'; LISTEN ecs_events; LISTEN ecs_gen" :
+	    "SET synchronous_commit = off; SET client_encoding = 'UTF8'; "
+	    "SET lock_timeout = '10s'; LISTEN ecs_events; LISTEN ecs_gen");
+	return e;
+}
+
+static int
+pg_schema_version_current(void)
+{
+	int	 n;
+
+	for (n = 0; store_pg_migrations[n] != NULL; n++)
+		;
+	return PG_SCHEMA_BASE + n;
+}
+
+/* The schema version of the database, 0 when it has no schema yet. */
+static enum ecs_err
+pg_schema_version(struct pg_db *pd, int64_t *version)
+{
+	int64_t		 exists;
+	enum ecs_err	 e;
+
+	/*
+	 * Not to_regclass(): it may answer from a cache that has not yet
+	 * seen the table another node created while we waited for the lock.
+	 * A scan of pg_class does see it, and so does the query after.
+	 */
+	*version = 0;
+	if ((e = pg_query_int(pd, "SELECT count(*) FROM pg_catalog.pg_class "
+	    "WHERE relname = 'schema_version' AND relnamespace = "
+	    "(SELECT oid FROM pg_catalog.pg_namespace "
+	    "WHERE nspname = current_schema())", &exists)) != ECS_OK)
+		return e;
+	if (!exists)
+		return ECS_OK;
+	e = pg_query_int(pd, "SELECT max(version) FROM schema_version",
+	    version);
+	if (e == ECS_ENOTFOUND)
+		return ECS_OK;
+	return e;
+}
+
+/*
+ * Create or migrate the schema, one version per transaction. Nodes that
+ * start together serialize on an advisory lock, and each reads the
+ * version again once it holds it.
+ */
+static enum ecs_err
+pg_schema(struct pg_db *pd, struct ecs_error *err)
+{
+	int64_t		 version;
+	int		 current = pg_schema_version_current();
+	char		 sql[128];
+	enum ecs_err	 e;
+
+	for (;;) {
+		if ((e = pg_schema_version(pd, &version)) != ECS_OK)
+			goto fail;
+		if (version == current)
+			break;
+		if (version > current || (version > 0 &&
+		    version < PG_SCHEMA_BASE)) {
+			snprintf(err->e_msg, sizeof(err->e_msg),
+			    "postgresql: schema version %" PRId64 " is %s "
+			    "this ecsd (%d)", version, version > current ?
+			    "newer than" : "unknown to", current);
+			err->e_code = ECS_ESTORE;
+			return ECS_ESTORE;
+		}
+		if ((e = pg_exec(&pd->pd_db, "BEGIN; SELECT "
+		    "pg_advisory_xact_lock(" PG_LOCK_KEY ")")) != ECS_OK)
+			goto fail;
+		if ((e = pg_schema_version(pd, &version)) != ECS_OK)
+			goto rollback;
+		if (version == current || version > current) {
+			/* Another node got there first. */
+			if ((e = pg_exec(&pd->pd_db, "COMMIT")) != ECS_OK)
+				goto fail;
+			continue;
+		}
+		if (version == 0)
+			e = pg_exec(&pd->pd_db, store_pg_schema_sql);
+		else if (version >= PG_SCHEMA_BASE)
+			e = pg_exec(&pd->pd_db,
+			    store_pg_migrations[version - PG_SCHEMA_BASE]);
+		else
+			e = pg_fail_msg(pd, ECS_ESTORE, "unknown version");
+		if (e != ECS_OK)
+			goto rollback;
+		snprintf(sql, sizeof(sql), "UPDATE schema_version SET "
+		    "version = %d", version == 0 ? PG_SCHEMA_BASE :
+		    (int)version + 1);
+		if ((e = pg_exec(&pd->pd_db, sql)) != ECS_OK ||
+		    (e = pg_exec(&pd->pd_db, "COMMIT")) != ECS_OK)
+			goto rollback;
+	}
+	return ECS_OK;
+rollback:
+	snprintf(err->e_msg, sizeof(err->e_msg),
+	    "postgresql: applying schema version %d: %s",
+	    version == 0 ? PG_SCHEMA_BASE : (int)version + 1, pd->pd_msg);
+	err->e_code = e;
+	PQclear(PQexec(pd->pd_conn, "ROLLBACK"));
+	return e;
+fail:
+	snprintf(err->e_msg, sizeof(err->e_msg), "postgresql: %s",
+	    pd->pd_msg);
+	err->e_code = e;
+	return e;
+}
+
+static enum ecs_err
+pg_open(const char *target, int durable, struct db **out,
+    struct ecs_error *err)
+{
+	struct pg_db		*pd;
+	const char		*keys[] = { "dbname",
+				    "fallback_application_name", NULL };
+	const char		*values[] = { target, "ecsd", NULL };
+	enum ecs_err		 e;
+
+	if ((pd = calloc(1, sizeof(*pd))) == NULL)
+		return ECS_ENOMEM;
+	pd->pd_db.db_drv = &db_postgresql;
+	pd->pd_durable = durable;
+	/* dbname with expand_dbname: target may be a whole connection string. */
+	if ((pd->pd_conn = PQconnectdbParams(keys, values, 1)) == NULL) {
+		free(pd);
+		return ECS_ENOMEM;
+	}
+	if (PQstatus(pd->pd_conn) != CONNECTION_OK) {
+		char	 line[480];
+
+		pg_oneline(line, sizeof(line), PQerrorMessage(pd->pd_conn));
+		snprintf(err->e_msg, sizeof(err->e_msg), "postgresql: %s",
+		    line);
+		err->e_code = e = ECS_ESTORE;
+		goto fail;
+	}
+	if ((e = pg_session(pd)) != ECS_OK) {
+		snprintf(err->e_msg, sizeof(err->e_msg), "postgresql: %s",
+		    pd->pd_msg);
+		err->e_code = e;
+		goto fail;
+	}
+	if ((e = pg_schema(pd, err)) != ECS_OK)
+		goto fail;
+	*out = &pd->pd_db;
+	return ECS_OK;
+fail:
+	pg_close(&pd->pd_db);
+	return e;
+}
+
+static void
+pg_close(struct db *db)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+
+	if (pd == NULL)
+		return;
+	PQfinish(pd->pd_conn);
+	free(pd->pd_dealloc);
+	free(pd);
+}
+
+/*
+ * After a lost connection, outside a transaction: connect again, with the
+ * session settings; statements are prepared again on their next run.
+ */
+static enum ecs_err
+pg_reconnect(struct pg_db *pd)
+{
+	if (PQstatus(pd->pd_conn) != CONNECTION_BAD)
+		return ECS_OK;
+	PQreset(pd->pd_conn);
+	if (PQstatus(pd->pd_conn) != CONNECTION_OK)
+		return pg_fail(pd, NULL);
+	free(pd->pd_dealloc);
+	pd->pd_dealloc = NULL;
+	pd->pd_dealloc_len = 0;
+	pd->pd_reconnected = 1;
+	return pg_session(pd);
+}
+
+static enum ecs_err
+pg_begin(struct db *db)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+	enum ecs_err	 e;
+
+	if ((e = pg_reconnect(pd)) != ECS_OK)
+		return e;
+	if (pd->pd_dealloc != NULL) {
+		char	*sql = pd->pd_dealloc;
+
+		/*
+		 * The statements finalized since the last batch go in the
+		 * same round trip (pg_finalize left room for "BEGIN"). If
+		 * that fails, nothing ran: begin alone.
+		 */
+		memcpy(sql + pd->pd_dealloc_len, "BEGIN", 6);
+		pd->pd_dealloc = NULL;
+		pd->pd_dealloc_len = 0;
+		e = pg_exec(db, sql);
+		free(sql);
+		if (e == ECS_OK || PQstatus(pd->pd_conn) == CONNECTION_BAD)
+			return e;
+	}
+	return pg_exec(db, "BEGIN");
+}
+
+static int
+pg_in_tx(struct db *db)
+{
+	switch (PQtransactionStatus(((struct pg_db *)db)->pd_conn)) {
+	case PQTRANS_ACTIVE:
+	case PQTRANS_INTRANS:
+	case PQTRANS_INERROR:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int64_t
+pg_changes(struct db *db)
+{
+	return ((struct pg_db *)db)->pd_changes;
+}
+
+/*
+ * The database is what this ecsd knows: its schema version, the system
+ * participant, and no id generator behind the ids already in a table (as
+ * after a copy without d_sync_ids).
+ */
+/* The last value of sequence s (a qualified name), NULL before the first. */
+#define PG_SEQ_LAST	"(SELECT last_value FROM pg_catalog.pg_sequences " \
+			"WHERE format('%%I.%%I', schemaname, sequencename) = s)"
+
+static const char *const pg_id_tables[] = {
+	"organizations", "participants", "identities", "communities",
+	"memberships", "resources", "messages", "events", "subparticipants",
+	NULL
+};
+
+static enum ecs_err
+pg_integrity_check(struct db *db)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+	int64_t		 v;
+	char		 sql[512];
+	int		 i;
+	enum ecs_err	 e;
+
+	if ((e = pg_schema_version(pd, &v)) != ECS_OK)
+		return e;
+	if (v != pg_schema_version_current()) {
+		snprintf(pd->pd_msg, sizeof(pd->pd_msg), "schema version %"
+		    PRId64 ", expected %d", v, pg_schema_version_current());
+		return pd->pd_err = ECS_ESTORE;
+	}
+	if ((e = pg_query_int(pd, "SELECT count(*) FROM participants "
+	    "WHERE name = 'ecs'", &v)) != ECS_OK)
+		return e;
+	if (v != 1)
+		return pg_fail_msg(pd, ECS_ESTORE, "no system participant");
+	for (i = 0; pg_id_tables[i] != NULL; i++) {
+		snprintf(sql, sizeof(sql), "SELECT coalesce(m, 0) > coalesce("
+		    PG_SEQ_LAST ", 0) FROM (SELECT pg_get_serial_sequence("
+		    "'%s', 'id') AS s, max(id) AS m FROM %s) x",
+		    pg_id_tables[i], pg_id_tables[i]);
+		if ((e = pg_query_int(pd, sql, &v)) != ECS_OK)
+			return e;
+		if (v) {
+			snprintf(pd->pd_msg, sizeof(pd->pd_msg), "%s: ids "
+			    "past the id sequence", pg_id_tables[i]);
+			return pd->pd_err = ECS_ESTORE;
+		}
+	}
+	return ECS_OK;
+}
+
+/*
+ * The id sequence of every table past its largest id, never back: a
+ * deleted row's id is not handed out again (as AUTOINCREMENT in SQLite).
+ */
+static enum ecs_err
+pg_sync_ids(struct db *db)
+{
+	char		 sql[4096];
+	size_t		 n = 0;
+	int		 i;
+
+	for (i = 0; pg_id_tables[i] != NULL; i++) {
+		n += snprintf(sql + n, sizeof(sql) - n, "SELECT setval("
+		    "s::regclass, greatest(m, coalesce(" PG_SEQ_LAST ", 0))) "
+		    "FROM (SELECT pg_get_serial_sequence('%s', 'id') AS s, "
+		    "max(id) AS m FROM %s) x WHERE m IS NOT NULL;",
+		    pg_id_tables[i], pg_id_tables[i]);
+		if (n >= sizeof(sql))
+			return pg_fail_msg((struct pg_db *)db, ECS_ESTORE,
+			    "sync_ids: query too long");
+	}
+	return pg_exec(db, sql);
+}
+
+/* --- notifications -------------------------------------------------------------- */
+
+static enum ecs_err
+pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
+    size_t len)
+{
+	const char	*values[2];
+	int		 lengths[2], formats[2] = { 0, 0 };
+	char		*copy;
+	PGresult	*res;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((copy = strndup(payload, len)) == NULL)
+		return ECS_ENOMEM;
+	values[0] = channel;
+	values[1] = copy;
+	lengths[0] = strlen(channel);
+	lengths[1] = len;
+	res = PQexecParams(pd->pd_conn, "SELECT pg_notify($1, $2)", 2, NULL,
+	    values, lengths, formats, 0);
+	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
+		e = pg_fail(pd, res);
+	PQclear(res);
+	free(copy);
+	return e;
+}
+
+/* A long payload (a list of ids) goes in pieces cut at commas. */
+static enum ecs_err
+pg_notify(struct db *db, const char *channel, const char *payload)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+	size_t		 len = strlen(payload), n;
+	enum ecs_err	 e;
+
+	while (len > PG_PAYLOAD_MAX) {
+		for (n = PG_PAYLOAD_MAX; n > 0 && payload[n] != ','; n--)
+			;
+		if (n == 0)
+			return pg_fail_msg(pd, ECS_EINVAL,
+			    "notification payload too long");
+		if ((e = pg_notify1(pd, channel, payload, n)) != ECS_OK)
+			return e;
+		payload += n + 1;
+		len -= n + 1;
+	}
+	return pg_notify1(pd, channel, payload, len);
+}
+
+static int
+pg_notify_fd(struct db *db)
+{
+	return PQsocket(((struct pg_db *)db)->pd_conn);
+}
+
+static enum ecs_err
+pg_notify_read(struct db *db, struct ivec *pids, int *stale)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+	PGnotify	*n;
+	const char	*p;
+	char		*end;
+	long long	 id;
+	enum ecs_err	 e = ECS_OK;
+
+	if (pd->pd_reconnected) {
+		/* What was sent while we were away is lost. */
+		*stale = 1;
+		pd->pd_reconnected = 0;
+	}
+	if (PQconsumeInput(pd->pd_conn) == 0)
+		return pg_fail(pd, NULL);
+	while ((n = PQnotifies(pd->pd_conn)) != NULL) {
+		if (n->be_pid == pd->pd_pid)
+			;
+		else if (strcmp(n->relname, "ecs_gen") == 0)
+			*stale = 1;
+		else if (strcmp(n->relname, "ecs_events") == 0) {
+			for (p = n->extra; e == ECS_OK && *p != '\0'; p = end) {
+				id = strtoll(p, &end, 10);
+				if (end == p)
+					end++;	/* a comma, or junk */
+				else if (id > 0)
+					e = ivec_push_unique(pids, id);
+			}
+		}
+		PQfreemem(n);
+	}
+	return e;
+}
+
+/* --- statements ------------------------------------------------------------- */
+
+/*
+ * Translate the shared SQL for PostgreSQL: '?' outside quotes and comments
+ * becomes $n, and the lock markers their clauses. Caller frees.
+ */
+static char *
+pg_translate(const char *sql, int *nparams)
+{
+	const char	*p = sql, *q;
+	char		*out, *o;
+	size_t		 len = strlen(sql);
+	int		 n = 0;
+
+	/* '?' (1 byte) grows most: "$1234" ; markers grow by fewer bytes. */
+	if ((out = malloc(len * 6 + 1)) == NULL)
+		return NULL;
+	o = out;
+	while (*p != '\0') {
+		if (*p == '\'' || *p == '"') {
+			q = p + 1;
+			while (*q != '\0' && *q != *p)
+				q++;
+			if (*q != '\0')
+				q++;	/* '' (an escaped quote) reads as two */
+			memcpy(o, p, q - p);
+			o += q - p;
+			p = q;
+		} else if (p[0] == '-' && p[1] == '-') {
+			q = p + strcspn(p, "\n");
+			memcpy(o, p, q - p);
+			o += q - p;
+			p = q;
+		} else if (p[0] == '/' && p[1] == '*') {
+			if ((q = strstr(p + 2, "*/")) == NULL)
+				q = p + strlen(p);
+			else
+				q += 2;
+			if (strncmp(p, "/*SKIP_LOCKED*/", q - p) == 0 &&
+			    q - p == 15)
+				o = stpcpy(o, "FOR UPDATE SKIP LOCKED");
+			else if (strncmp(p, "/*LOCK*/", q - p) == 0 &&
+			    q - p == 8)
+				o = stpcpy(o, "FOR UPDATE");
+			else if (strncmp(p, "/*SKIP_LOCKED_OF ", 17) == 0 &&
+			    q - p > 19) {
+				o = stpcpy(o, "FOR UPDATE OF ");
+				memcpy(o, p + 17, q - p - 19);
+				o += q - p - 19;
+				o = stpcpy(o, " SKIP LOCKED");
+			} else {
+				memcpy(o, p, q - p);
+				o += q - p;
+			}
+			p = q;
+		} else if (*p == '?') {
+			o += sprintf(o, "$%d", ++n);
+			p++;
+		} else
+			*o++ = *p++;
+	}
+	*o = '\0';
+	*nparams = n;
+	return out;
+}
+
+static struct dbst *
+pg_prepare(struct db *db, const char *sql)
+{
+	struct pg_st	*ps;
+	int		 n;
+
+	if ((ps = calloc(1, sizeof(*ps))) == NULL)
+		return NULL;
+	ps->ps_st.ds_db = db;
+	ps->ps_row = -1;
+	if ((ps->ps_sql = pg_translate(sql, &n)) == NULL)
+		goto fail;
+	if (n > 0 && ((ps->ps_params = calloc(n, sizeof(*ps->ps_params))) ==
+	    NULL || (ps->ps_types = calloc(n, sizeof(*ps->ps_types))) ==
+	    NULL || (ps->ps_values = calloc(n, sizeof(*ps->ps_values))) ==
+	    NULL || (ps->ps_lengths = calloc(n, sizeof(*ps->ps_lengths))) ==
+	    NULL || (ps->ps_formats = calloc(n, sizeof(*ps->ps_formats))) ==
+	    NULL))
+		goto fail;
+	ps->ps_nparams = n;
+	return &ps->ps_st;
+fail:
+	pg_fail_msg((struct pg_db *)db, ECS_ENOMEM, "out of memory");
+	pg_finalize(&ps->ps_st);
+	return NULL;
+}
+
+static void
+pg_cols_clear(struct pg_st *ps)
+{
+	int	 i;
+
+	for (i = 0; i < ps->ps_ncols; i++) {
+		free(ps->ps_cols[i].pc_bytes);
+		ps->ps_cols[i].pc_bytes = NULL;
+		ps->ps_cols[i].pc_row = -1;
+	}
+}
+
+static void
+pg_unbind(struct pg_param *pp)
+{
+	free(pp->pp_heap);
+	pp->pp_heap = NULL;
+	pp->pp_val = NULL;
+	pp->pp_len = 0;
+	pp->pp_fmt = 0;
+	pp->pp_type = 0;
+}
+
+static void
+pg_reset(struct dbst *st)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+	int		 i;
+
+	PQclear(ps->ps_res);
+	ps->ps_res = NULL;
+	ps->ps_row = -1;
+	pg_cols_clear(ps);
+	for (i = 0; i < ps->ps_nparams; i++)
+		pg_unbind(&ps->ps_params[i]);
+}
+
+static void
+pg_finalize(struct dbst *st)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+	struct pg_db	*pd;
+	char		*p;
+	size_t		 add;
+
+	if (ps == NULL)
+		return;
+	pd = (struct pg_db *)ps->ps_st.ds_db;
+	/* The server forgets it before the next batch (see pg_begin). */
+	if (ps->ps_epoch == pd->pd_epoch && ps->ps_name[0] != '\0') {
+		add = strlen(ps->ps_name) + sizeof("DEALLOCATE ;");
+		/* Room for "BEGIN" and its NUL after the list. */
+		p = realloc(pd->pd_dealloc, pd->pd_dealloc_len + add + 6);
+		if (p != NULL) {
+			pd->pd_dealloc = p;
+			pd->pd_dealloc_len += snprintf(p + pd->pd_dealloc_len,
+			    add, "DEALLOCATE %s;", ps->ps_name);
+		}
+	}
+	pg_reset(st);
+	free(ps->ps_cols);
+	free(ps->ps_params);
+	free(ps->ps_types);
+	free(ps->ps_values);
+	free(ps->ps_lengths);
+	free(ps->ps_formats);
+	free(ps->ps_sql);
+	free(ps);
+}
+
+static struct pg_param *
+pg_param(struct pg_st *ps, int i)
+{
+	if (i < 1 || i > ps->ps_nparams)
+		return NULL;
+	pg_unbind(&ps->ps_params[i - 1]);
+	return &ps->ps_params[i - 1];
+}
+
+static void
+pg_bind_int64(struct dbst *st, int i, int64_t v)
+{
+	struct pg_param	*pp;
+
+	if ((pp = pg_param((struct pg_st *)st, i)) == NULL)
+		return;
+	pp->pp_len = snprintf(pp->pp_num, sizeof(pp->pp_num), "%" PRId64, v);
+	pp->pp_val = pp->pp_num;
+	pp->pp_type = PG_INT8OID;
+}
+
+static void
+pg_bind_text(struct dbst *st, int i, const char *v)
+{
+	struct pg_param	*pp;
+
+	if ((pp = pg_param((struct pg_st *)st, i)) == NULL || v == NULL)
+		return;
+	/* A failed copy binds NULL, which a NOT NULL column refuses. */
+	if ((pp->pp_heap = strdup(v)) == NULL)
+		return;
+	pp->pp_val = pp->pp_heap;
+	pp->pp_len = strlen(v);
+	pp->pp_type = PG_TEXTOID;
+}
+
+static void
+pg_bind_blob(struct dbst *st, int i, const void *v, size_t len)
+{
+	struct pg_param	*pp;
+
+	if ((pp = pg_param((struct pg_st *)st, i)) == NULL || v == NULL ||
+	    len > INT32_MAX)
+		return;
+	if ((pp->pp_heap = malloc(len > 0 ? len : 1)) == NULL)
+		return;
+	memcpy(pp->pp_heap, v, len);
+	pp->pp_val = pp->pp_heap;
+	pp->pp_len = len;
+	pp->pp_fmt = 1;
+	pp->pp_type = PG_BYTEAOID;
+}
+
+static int
+pg_binary_type(Oid t)
+{
+	switch (t) {
+	case PG_BOOLOID:
+	case PG_BYTEAOID:
+	case PG_NAMEOID:
+	case PG_INT8OID:
+	case PG_INT2OID:
+	case PG_INT4OID:
+	case PG_TEXTOID:
+	case PG_OIDOID:
+	case PG_BPCHAROID:
+	case PG_VARCHAROID:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* Prepare on the server, with the types of the current bindings. */
+static enum ecs_err
+pg_server_prepare(struct pg_db *pd, struct pg_st *ps)
+{
+	PGresult	*res;
+	struct pg_col	*cols;
+	int		 i, n;
+
+	for (i = 0; i < ps->ps_nparams; i++)
+		if (ps->ps_params[i].pp_type != 0)
+			ps->ps_types[i] = ps->ps_params[i].pp_type;
+	snprintf(ps->ps_name, sizeof(ps->ps_name), "ecs%u", ++pd->pd_nstmt);
+	res = PQprepare(pd->pd_conn, ps->ps_name, ps->ps_sql, ps->ps_nparams,
+	    ps->ps_types);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail(pd, res);
+		PQclear(res);
+		ps->ps_name[0] = '\0';
+		return pd->pd_err;
+	}
+	PQclear(res);
+	res = PQdescribePrepared(pd->pd_conn, ps->ps_name);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		pg_fail(pd, res);
+		PQclear(res);
+		return pd->pd_err;
+	}
+	n = PQnfields(res);
+	if (n != ps->ps_ncols) {
+		free(ps->ps_cols);
+		ps->ps_ncols = 0;
+		if ((cols = calloc(n > 0 ? n : 1, sizeof(*cols))) == NULL) {
+			PQclear(res);
+			ps->ps_cols = NULL;
+			return pg_fail_msg(pd, ECS_ENOMEM, "out of memory");
+		}
+		ps->ps_cols = cols;
+		ps->ps_ncols = n;
+	}
+	ps->ps_binary = 1;
+	for (i = 0; i < n; i++) {
+		ps->ps_cols[i].pc_type = PQftype(res, i);
+		ps->ps_cols[i].pc_row = -1;
+		if (!pg_binary_type(ps->ps_cols[i].pc_type))
+			ps->ps_binary = 0;
+	}
+	PQclear(res);
+	ps->ps_epoch = pd->pd_epoch;
+	return ECS_OK;
+}
+
+static int
+pg_step(struct dbst *st)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+	struct pg_db	*pd = (struct pg_db *)st->ds_db;
+	PGresult	*res;
+	int		 i;
+
+	if (ps->ps_res != NULL) {
+		pg_cols_clear(ps);
+		if (ps->ps_row < PQntuples(ps->ps_res))
+			ps->ps_row++;
+		return ps->ps_row < PQntuples(ps->ps_res) ? DB_ROW : DB_DONE;
+	}
+	if (ps->ps_epoch != pd->pd_epoch &&
+	    pg_server_prepare(pd, ps) != ECS_OK)
+		return DB_ERROR;
+	for (i = 0; i < ps->ps_nparams; i++) {
+		ps->ps_values[i] = ps->ps_params[i].pp_val;
+		ps->ps_lengths[i] = ps->ps_params[i].pp_len;
+		ps->ps_formats[i] = ps->ps_params[i].pp_fmt;
+	}
+	res = PQexecPrepared(pd->pd_conn, ps->ps_name, ps->ps_nparams,
+	    ps->ps_values, ps->ps_lengths, ps->ps_formats, ps->ps_binary);
+	if (res == NULL) {
+		pg_fail(pd, NULL);
+		return DB_ERROR;
+	}
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+		break;
+	default:
+		pg_fail(pd, res);
+		PQclear(res);
+		return DB_ERROR;
+	}
+	pg_count(pd, res);
+	ps->ps_res = res;
+	ps->ps_row = 0;
+	return PQntuples(res) > 0 ? DB_ROW : DB_DONE;
+}
+
+/* --- columns ---------------------------------------------------------------- */
+
+static int
+pg_column_ok(struct pg_st *ps, int i)
+{
+	return ps->ps_res != NULL && i >= 0 && i < ps->ps_ncols &&
+	    i < PQnfields(ps->ps_res) && ps->ps_row < PQntuples(ps->ps_res);
+}
+
+static int
+pg_column_null(struct dbst *st, int i)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+
+	if (!pg_column_ok(ps, i))
+		return 1;
+	return PQgetisnull(ps->ps_res, ps->ps_row, i);
+}
+
+static uint64_t
+pg_be(const unsigned char *p, int len)
+{
+	uint64_t	 v = 0;
+	int		 i;
+
+	for (i = 0; i < len; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* An integer column decoded from binary; 0 when it is not one. */
+static int
+pg_binary_int(struct pg_st *ps, int i, int64_t *out)
+{
+	const unsigned char	*p;
+	int			 len;
+
+	if (!ps->ps_binary)
+		return 0;
+	p = (const unsigned char *)PQgetvalue(ps->ps_res, ps->ps_row, i);
+	len = PQgetlength(ps->ps_res, ps->ps_row, i);
+	switch (ps->ps_cols[i].pc_type) {
+	case PG_INT2OID:
+		if (len != 2)
+			return 0;
+		*out = (int16_t)pg_be(p, 2);
+		return 1;
+	case PG_INT4OID:
+		if (len != 4)
+			return 0;
+		*out = (int32_t)pg_be(p, 4);
+		return 1;
+	case PG_INT8OID:
+		if (len != 8)
+			return 0;
+		*out = (int64_t)pg_be(p, 8);
+		return 1;
+	case PG_OIDOID:
+		if (len != 4)
+			return 0;
+		*out = (uint32_t)pg_be(p, 4);
+		return 1;
+	case PG_BOOLOID:
+		if (len != 1)
+			return 0;
+		*out = p[0] != 0;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static int64_t
+pg_column_int64(struct dbst *st, int i)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+	const char	*v;
+	int64_t		 x;
+
+	if (!pg_column_ok(ps, i) || PQgetisnull(ps->ps_res, ps->ps_row, i))
+		return 0;
+	if (pg_binary_int(ps, i, &x))
+		return x;
+	v = PQgetvalue(ps->ps_res, ps->ps_row, i);
+	if (ps->ps_cols[i].pc_type == PG_BOOLOID)
+		return *v == 't';
+	if (strchr(v, '.') != NULL || strchr(v, 'e') != NULL)
+		return (int64_t)strtod(v, NULL);
+	return strtoll(v, NULL, 10);
+}
+
+/*
+ * A bytea column of a text-format result, unescaped once per row and
+ * NUL-terminated, so that it also reads as text.
+ */
+static struct pg_col *
+pg_unescaped(struct pg_st *ps, int i)
+{
+	struct pg_col	*pc = &ps->ps_cols[i];
+	unsigned char	*b, *c;
+	size_t		 len;
+
+	if (pc->pc_row == ps->ps_row)
+		return pc->pc_bytes != NULL ? pc : NULL;
+	b = PQunescapeBytea((const unsigned char *)PQgetvalue(ps->ps_res,
+	    ps->ps_row, i), &len);
+	if (b == NULL)
+		return NULL;
+	if ((c = malloc(len + 1)) == NULL) {
+		PQfreemem(b);
+		return NULL;
+	}
+	memcpy(c, b, len);
+	c[len] = '\0';
+	PQfreemem(b);
+	free(pc->pc_bytes);
+	pc->pc_bytes = c;
+	pc->pc_len = len;
+	pc->pc_row = ps->ps_row;
+	return pc;
+}
+
+static const char *
+pg_column_text(struct dbst *st, int i)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+	struct pg_col	*pc;
+	int64_t		 x;
+
+	if (!pg_column_ok(ps, i) || PQgetisnull(ps->ps_res, ps->ps_row, i))
+		return NULL;
+	pc = &ps->ps_cols[i];
+	if (pg_binary_int(ps, i, &x)) {
+		snprintf(pc->pc_num, sizeof(pc->pc_num), "%" PRId64, x);
+		return pc->pc_num;
+	}
+	if (!ps->ps_binary && pc->pc_type == PG_BYTEAOID) {
+		if ((pc = pg_unescaped(ps, i)) == NULL)
+			return NULL;
+		return (const char *)pc->pc_bytes;
+	}
+	return PQgetvalue(ps->ps_res, ps->ps_row, i);
+}
+
+static const void *
+pg_column_blob(struct dbst *st, int i)
+{
+	return pg_column_text(st, i);
+}
+
+static size_t
+pg_column_bytes(struct dbst *st, int i)
+{
+	struct pg_st	*ps = (struct pg_st *)st;
+	struct pg_col	*pc;
+	const char	*v;
+
+	if (!pg_column_ok(ps, i) || PQgetisnull(ps->ps_res, ps->ps_row, i))
+		return 0;
+	pc = &ps->ps_cols[i];
+	if (ps->ps_binary && pg_binary_type(pc->pc_type) &&
+	    pc->pc_type != PG_BYTEAOID && pc->pc_type != PG_TEXTOID &&
+	    pc->pc_type != PG_VARCHAROID && pc->pc_type != PG_BPCHAROID &&
+	    pc->pc_type != PG_NAMEOID) {
+		v = pg_column_text(st, i);
+		return v != NULL ? strlen(v) : 0;
+	}
+	if (!ps->ps_binary && pc->pc_type == PG_BYTEAOID) {
+		if ((pc = pg_unescaped(ps, i)) == NULL)
+			return 0;
+		return pc->pc_len;
+	}
+	return PQgetlength(ps->ps_res, ps->ps_row, i);
+}
+
+const struct db_driver db_postgresql = {
+	.d_name = "postgresql",
+	.d_open = pg_open,
+	.d_close = pg_close,
+	.d_prepare = pg_prepare,
+	.d_finalize = pg_finalize,
+	.d_reset = pg_reset,
+	.d_bind_int64 = pg_bind_int64,
+	.d_bind_text = pg_bind_text,
+	.d_bind_blob = pg_bind_blob,
+	.d_step = pg_step,
+	.d_column_null = pg_column_null,
+	.d_column_int64 = pg_column_int64,
+	.d_column_text = pg_column_text,
+	.d_column_blob = pg_column_blob,
+	.d_column_bytes = pg_column_bytes,
+	.d_changes = pg_changes,
+	.d_exec = pg_exec,
+	.d_begin = pg_begin,
+	.d_error = pg_error,
+	.d_errmsg = pg_errmsg,
+	.d_in_tx = pg_in_tx,
+	.d_integrity_check = pg_integrity_check,
+	.d_background = NULL,
+	.d_notify = pg_notify,
+	.d_notify_fd = pg_notify_fd,
+	.d_notify_read = pg_notify_read,
+	.d_sync_ids = pg_sync_ids,
+};
