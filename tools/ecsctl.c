@@ -27,6 +27,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "httpc.h"
+#include "store_migrate.h"
 
 #define ECSCTL_USAGE		"usage: ecsctl [-j] [-u url] " \
 				    "[-p password-file] command [argument ...]"
@@ -52,7 +53,8 @@ enum action {
 	A_APPLY,
 	A_EXPORT,
 	A_PASSWORD,
-	A_GC
+	A_GC,
+	A_MIGRATE
 };
 
 enum kind {
@@ -159,6 +161,7 @@ static const struct token t_main[] = {
 	{ KEYWORD,	"export",	A_EXPORT,	K_NONE,	NULL },
 	{ KEYWORD,	"gc",		A_GC,		K_NONE,	NULL },
 	{ KEYWORD,	"membership",	A_NONE,	K_MEMBERSHIP,	t_membership },
+	{ KEYWORD,	"migrate",	A_MIGRATE,	K_NONE,	t_opts },
 	{ KEYWORD, "organization", A_NONE, K_ORGANIZATION, t_organization },
 	{ KEYWORD,	"participant",	A_NONE,	K_PARTICIPANT,	t_participant },
 	{ KEYWORD,	"resource",	A_NONE,	K_RESOURCE,	t_resource },
@@ -398,6 +401,7 @@ static int	 cmd_export(void);
 static char	*read_secret(const char *);
 static int	 cmd_password(void);
 static int	 cmd_gc(void);
+static int	 cmd_migrate(void);
 
 static void
 usage(void)
@@ -460,6 +464,9 @@ main(int argc, char *argv[])
 	rc = parse(argc, argv);
 	if (rc != EXIT_OK)
 		return (rc);
+	/* The one command that talks to the databases, not to ecsd. */
+	if (res.pr_action == A_MIGRATE)
+		return (cmd_migrate());
 
 	ctl.c_password = get_password(pfile);
 	if (ctl.c_password == NULL && pfile != NULL)
@@ -1753,4 +1760,55 @@ cmd_gc(void)
 	rc = print_reply(v, 0);
 	yajl_tree_free(v);
 	return (rc);
+}
+
+/*
+ * migrate --from SPEC --to SPEC: copy a whole installation between
+ * databases (sqlite:PATH, postgresql:DSN), ids preserved. Run it with
+ * every ecsd on both databases stopped.
+ */
+static int
+cmd_migrate(void)
+{
+	struct ecs_error	 err;
+	const char		*from = NULL, *to = NULL, *opt, *val;
+	int			 i;
+
+	for (i = 0; i < res.pr_optc; i++) {
+		opt = res.pr_optv[i];
+		if (strncmp(opt, "--from=", 7) == 0) {
+			from = opt + 7;
+			continue;
+		}
+		if (strncmp(opt, "--to=", 5) == 0) {
+			to = opt + 5;
+			continue;
+		}
+		if (strcmp(opt, "--from") != 0 && strcmp(opt, "--to") != 0) {
+			warnmsg("migrate: unknown option %s "
+			    "(valid: --from SPEC --to SPEC)", opt);
+			return (EXIT_USAGE);
+		}
+		if (i + 1 == res.pr_optc) {
+			warnmsg("migrate: %s needs a value", opt);
+			return (EXIT_USAGE);
+		}
+		val = res.pr_optv[++i];
+		if (strcmp(opt, "--from") == 0)
+			from = val;
+		else
+			to = val;
+	}
+	if (from == NULL || to == NULL) {
+		warnmsg("migrate: usage: ecsctl migrate --from sqlite:PATH "
+		    "--to postgresql:DSN");
+		return (EXIT_USAGE);
+	}
+	if (store_migrate(from, to, ctl.c_json ? NULL : stdout, &err) == -1) {
+		warnmsg("migrate: %s", err.e_msg);
+		return (EXIT_FAIL);
+	}
+	if (!ctl.c_json)
+		printf("migration complete\n");
+	return (EXIT_OK);
 }
