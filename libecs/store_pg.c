@@ -15,11 +15,11 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 
@@ -50,6 +50,7 @@ extern const char *const store_pg_migrations[];
 
 struct pg_param {
 	const char	*pp_val;	/* NULL: SQL NULL */
+	int		 pp_bad;	/* text that is not UTF-8 */
 	char		*pp_heap;	/* owned copy of text and blobs */
 	int		 pp_len;
 	int		 pp_fmt;	/* 0 text, 1 binary */
@@ -86,6 +87,7 @@ struct pg_st {
 	char		*ps_sql;	/* translated */
 	char		 ps_name[24];
 	uint64_t	 ps_epoch;	/* prepared on this connection; 0 never */
+	int		 ps_select;	/* a query (SELECT ...), not a change */
 	int		 ps_nparams;
 	struct pg_param	*ps_params;
 	Oid		*ps_types;	/* prepared with */
@@ -762,6 +764,8 @@ pg_prepare(struct db *db, const char *sql)
 	ps->ps_row = -1;
 	if ((ps->ps_sql = pg_translate(sql, &n)) == NULL)
 		goto fail;
+	sql += strspn(sql, " \t\n(");
+	ps->ps_select = strncasecmp(sql, "SELECT", 6) == 0;
 	if (n > 0 && ((ps->ps_params = calloc(n, sizeof(*ps->ps_params))) ==
 	    NULL || (ps->ps_types = calloc(n, sizeof(*ps->ps_types))) ==
 	    NULL || (ps->ps_values = calloc(n, sizeof(*ps->ps_values))) ==
@@ -795,6 +799,7 @@ pg_unbind(struct pg_param *pp)
 	free(pp->pp_heap);
 	pp->pp_heap = NULL;
 	pp->pp_val = NULL;
+	pp->pp_bad = 0;
 	pp->pp_len = 0;
 	pp->pp_fmt = 0;
 	pp->pp_type = 0;
@@ -868,6 +873,46 @@ pg_bind_int64(struct dbst *st, int i, int64_t v)
 	pp->pp_type = PG_INT8OID;
 }
 
+/*
+ * Whether s is UTF-8 as PostgreSQL takes it: shortest forms only, no
+ * surrogates, nothing past U+10FFFF.
+ */
+static int
+pg_utf8(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	unsigned int		 c;
+	int			 n, i;
+
+	while (*p != '\0') {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xc2 && *p <= 0xdf) {
+			n = 1;
+			c = *p & 0x1f;
+		} else if (*p >= 0xe0 && *p <= 0xef) {
+			n = 2;
+			c = *p & 0x0f;
+		} else if (*p >= 0xf0 && *p <= 0xf4) {
+			n = 3;
+			c = *p & 0x07;
+		} else
+			return 0;
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return 0;
+			c = c << 6 | (p[i] & 0x3f);
+		}
+		if ((n == 2 && c < 0x800) || (n == 3 && c < 0x10000) ||
+		    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		p += n + 1;
+	}
+	return 1;
+}
+
 static void
 pg_bind_text(struct dbst *st, int i, const char *v)
 {
@@ -881,6 +926,7 @@ pg_bind_text(struct dbst *st, int i, const char *v)
 	pp->pp_val = pp->pp_heap;
 	pp->pp_len = strlen(v);
 	pp->pp_type = PG_TEXTOID;
+	pp->pp_bad = !pg_utf8(v);
 }
 
 static void
@@ -984,6 +1030,20 @@ pg_step(struct dbst *st)
 		if (ps->ps_row < PQntuples(ps->ps_res))
 			ps->ps_row++;
 		return ps->ps_row < PQntuples(ps->ps_res) ? DB_ROW : DB_DONE;
+	}
+	/*
+	 * Text that is not UTF-8 is never stored (the server refuses it), so
+	 * a query for it finds nothing, as on SQLite, and a change with it
+	 * fails; neither goes to the server, where the error would abort the
+	 * transaction of the whole batch.
+	 */
+	for (i = 0; i < ps->ps_nparams; i++) {
+		if (!ps->ps_params[i].pp_bad)
+			continue;
+		if (ps->ps_select)
+			return DB_DONE;
+		pg_fail_msg(pd, ECS_EINVAL, "text is not valid UTF-8");
+		return DB_ERROR;
 	}
 	if (ps->ps_epoch != pd->pd_epoch &&
 	    pg_server_prepare(pd, ps) != ECS_OK)
