@@ -6,7 +6,8 @@
  * Conventions every query in store.c keeps:
  *  - parameters are '?', numbered left to right (PostgreSQL's driver turns
  *    them into $1, $2, ...);
- *  - new ids come back with "RETURNING id", never a rowid call;
+ *  - new ids come back with "RETURNING id" at the very end of an INSERT
+ *    (the SQLite driver reads the rowid instead), never a rowid call;
  *  - no SQL functions one dialect lacks (no strftime: times are bound);
  *  - "INSERT ... ON CONFLICT ... DO NOTHING/UPDATE" instead of OR IGNORE;
  *  - the comment markers below, which SQLite ignores and PostgreSQL's

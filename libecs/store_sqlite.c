@@ -47,9 +47,19 @@ struct sqlite_db {
 	struct ckpt	 sd_ckpt;
 };
 
+/*
+ * "INSERT ... RETURNING id" costs SQLite an ephemeral table on every run:
+ * such a statement is prepared without the clause, and its one row is
+ * the connection's last rowid.
+ */
+#define RETURNING_ID	" RETURNING id"
+
 struct sqlite_st {
 	struct dbst	 ss_st;		/* first */
 	sqlite3_stmt	*ss_h;
+	int		 ss_rowid;	/* "RETURNING id" read from the rowid */
+	int		 ss_state;	/* 0: not run, 1: row given, 2: done */
+	int64_t		 ss_id;
 };
 
 #define SDB(d)	((struct sqlite_db *)(void *)(d))
@@ -208,14 +218,20 @@ sq_prepare(struct db *d, const char *sql)
 {
 	struct sqlite_db	*sd = SDB(d);
 	struct sqlite_st	*ss;
+	size_t			 len = strlen(sql), rlen = strlen(RETURNING_ID);
 	int			 rc;
 
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
 		sd->sd_rc = SQLITE_NOMEM;
 		return NULL;
 	}
-	rc = sqlite3_prepare_v3(sd->sd_h, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    &ss->ss_h, NULL);
+	if (strncmp(sql, "INSERT ", 7) == 0 && len > rlen &&
+	    strcmp(sql + len - rlen, RETURNING_ID) == 0) {
+		ss->ss_rowid = 1;
+		len -= rlen;
+	}
+	rc = sqlite3_prepare_v3(sd->sd_h, sql, (int)len,
+	    SQLITE_PREPARE_PERSISTENT, &ss->ss_h, NULL);
 	if (rc != SQLITE_OK) {
 		sd->sd_rc = rc;
 		free(ss);
@@ -237,6 +253,7 @@ sq_finalize(struct dbst *q)
 static void
 sq_reset(struct dbst *q)
 {
+	SST(q)->ss_state = 0;
 	sqlite3_reset(SST(q)->ss_h);
 	sqlite3_clear_bindings(SST(q)->ss_h);
 }
@@ -269,13 +286,25 @@ sq_bind_blob(struct dbst *q, int i, const void *v, size_t len)
 static int
 sq_step(struct dbst *q)
 {
-	int	 rc;
+	struct sqlite_st	*ss = SST(q);
+	sqlite3			*h = SDB(q->ds_db)->sd_h;
+	int			 rc;
 
-	rc = sqlite3_step(SST(q)->ss_h);
+	if (ss->ss_rowid && ss->ss_state > 0) {
+		ss->ss_state = 2;
+		return DB_DONE;
+	}
+	rc = sqlite3_step(ss->ss_h);
 	if (rc == SQLITE_ROW)
 		return DB_ROW;
-	if (rc == SQLITE_DONE)
-		return DB_DONE;
+	if (rc == SQLITE_DONE) {
+		/* No row when ON CONFLICT DO NOTHING inserted nothing. */
+		if (!ss->ss_rowid || sqlite3_changes(h) == 0)
+			return DB_DONE;
+		ss->ss_id = sqlite3_last_insert_rowid(h);
+		ss->ss_state = 1;
+		return DB_ROW;
+	}
 	SDB(q->ds_db)->sd_rc = rc;
 	return DB_ERROR;
 }
@@ -283,12 +312,16 @@ sq_step(struct dbst *q)
 static int
 sq_column_null(struct dbst *q, int i)
 {
+	if (SST(q)->ss_rowid)
+		return 0;
 	return sqlite3_column_type(SST(q)->ss_h, i) == SQLITE_NULL;
 }
 
 static int64_t
 sq_column_int64(struct dbst *q, int i)
 {
+	if (SST(q)->ss_rowid)
+		return SST(q)->ss_id;
 	return sqlite3_column_int64(SST(q)->ss_h, i);
 }
 
