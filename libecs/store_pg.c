@@ -5,7 +5,9 @@
  * Statements are translated from the shared SQL of store.c ('?' becomes
  * $1, $2, ...; the lock markers of store_db.h become FOR UPDATE clauses)
  * and prepared on the server on their first run, with the types of that
- * run's bindings (int8, text, bytea), so that "? IS NULL" needs no casts.
+ * run's bindings (int8, text, bytea). A NULL has no type: the server takes
+ * the one of its context (a column, coalesce with a column), and a NULL
+ * without one ("? IS NULL") needs a CAST.
  * Results come in binary when every column is of a type decoded here,
  * else in text.
  *
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -78,6 +81,9 @@ struct pg_db {
 	char		 pd_msg[400];	/* fits in an ecs_error with a prefix */
 	int64_t		 pd_changes;
 	int		 pd_reconnected; /* notifications may have been lost */
+	int		 pd_was_in_tx;	/* before the command under way */
+	int		 pd_lost_in_tx;	/* lost inside a transaction */
+	time_t		 pd_retry;	/* no reconnection before */
 	char		*pd_dealloc;	/* "DEALLOCATE x;" for the next BEGIN */
 	size_t		 pd_dealloc_len;
 };
@@ -103,6 +109,8 @@ struct pg_st {
 
 static void	pg_close(struct db *);
 static void	pg_finalize(struct dbst *);
+static int	pg_in_tx(struct db *);
+static enum ecs_err pg_enter(struct pg_db *);
 
 /* --- errors ------------------------------------------------------------- */
 
@@ -148,6 +156,7 @@ pg_fail(struct pg_db *pd, const PGresult *res)
 		    "connection to PostgreSQL lost: %s", line[0] != '\0' ?
 		    line : "no reason given");
 		pd->pd_err = ECS_ESTORE;
+		pd->pd_lost_in_tx = pd->pd_was_in_tx;
 		return pd->pd_err;
 	}
 	if (msg == NULL)
@@ -221,6 +230,13 @@ pg_exec(struct db *db, const char *sql)
 	PGresult	*res;
 	enum ecs_err	 e = ECS_OK;
 
+	if (pd->pd_lost_in_tx && strcmp(sql, "ROLLBACK") == 0) {
+		/* The server rolled it back when the connection went. */
+		pd->pd_lost_in_tx = pd->pd_was_in_tx = 0;
+		return ECS_OK;
+	}
+	if ((e = pg_enter(pd)) != ECS_OK)
+		return e;
 	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
 		return pg_fail(pd, NULL);
 	switch (PQresultStatus(res)) {
@@ -242,8 +258,10 @@ pg_query_int(struct pg_db *pd, const char *sql, int64_t *out)
 {
 	PGresult	*res;
 	const char	*v;
-	enum ecs_err	 e = ECS_OK;
+	enum ecs_err	 e;
 
+	if ((e = pg_enter(pd)) != ECS_OK)
+		return e;
 	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
 		return pg_fail(pd, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -455,21 +473,38 @@ pg_close(struct db *db)
 }
 
 /*
- * After a lost connection, outside a transaction: connect again, with the
- * session settings; statements are prepared again on their next run.
+ * Before every command. After a lost connection, connect again with the
+ * session settings (statements are prepared again on their next run), at
+ * most once a second -- unless a transaction was open when it was lost:
+ * then every command fails until the caller's ROLLBACK, so that the rest
+ * of a batch never runs outside its transaction.
  */
 static enum ecs_err
-pg_reconnect(struct pg_db *pd)
+pg_enter(struct pg_db *pd)
 {
-	if (PQstatus(pd->pd_conn) != CONNECTION_BAD)
+	time_t	 now;
+
+	if (PQstatus(pd->pd_conn) != CONNECTION_BAD) {
+		pd->pd_was_in_tx = pg_in_tx(&pd->pd_db);
 		return ECS_OK;
+	}
+	if (pd->pd_lost_in_tx)
+		return pg_fail_msg(pd, ECS_ESTORE, "connection to PostgreSQL "
+		    "lost during a transaction");
+	now = time(NULL);
+	if (now < pd->pd_retry)
+		return pg_fail_msg(pd, ECS_ESTORE, "no connection to "
+		    "PostgreSQL");
 	PQreset(pd->pd_conn);
-	if (PQstatus(pd->pd_conn) != CONNECTION_OK)
+	if (PQstatus(pd->pd_conn) != CONNECTION_OK) {
+		pd->pd_retry = now + 1;
 		return pg_fail(pd, NULL);
+	}
 	free(pd->pd_dealloc);
 	pd->pd_dealloc = NULL;
 	pd->pd_dealloc_len = 0;
 	pd->pd_reconnected = 1;
+	pd->pd_was_in_tx = 0;
 	return pg_session(pd);
 }
 
@@ -479,7 +514,7 @@ pg_begin(struct db *db)
 	struct pg_db	*pd = (struct pg_db *)db;
 	enum ecs_err	 e;
 
-	if ((e = pg_reconnect(pd)) != ECS_OK)
+	if ((e = pg_enter(pd)) != ECS_OK)
 		return e;
 	if (pd->pd_dealloc != NULL) {
 		char	*sql = pd->pd_dealloc;
@@ -494,16 +529,27 @@ pg_begin(struct db *db)
 		pd->pd_dealloc_len = 0;
 		e = pg_exec(db, sql);
 		free(sql);
-		if (e == ECS_OK || PQstatus(pd->pd_conn) == CONNECTION_BAD)
+		if (e == ECS_OK)
 			return e;
 	}
-	return pg_exec(db, "BEGIN");
+	/*
+	 * A connection lost since the last command (a server restart) shows
+	 * only now; BEGIN is safe to send again on a new one.
+	 */
+	if ((e = pg_exec(db, "BEGIN")) != ECS_OK &&
+	    PQstatus(pd->pd_conn) == CONNECTION_BAD && !pd->pd_lost_in_tx)
+		e = pg_exec(db, "BEGIN");
+	return e;
 }
 
 static int
 pg_in_tx(struct db *db)
 {
-	switch (PQtransactionStatus(((struct pg_db *)db)->pd_conn)) {
+	struct pg_db	*pd = (struct pg_db *)db;
+
+	if (pd->pd_lost_in_tx)
+		return 1;	/* until the caller's ROLLBACK */
+	switch (PQtransactionStatus(pd->pd_conn)) {
 	case PQTRANS_ACTIVE:
 	case PQTRANS_INTRANS:
 	case PQTRANS_INERROR:
@@ -607,6 +653,8 @@ pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
 	PGresult	*res;
 	enum ecs_err	 e = ECS_OK;
 
+	if ((e = pg_enter(pd)) != ECS_OK)
+		return e;
 	if ((copy = strndup(payload, len)) == NULL)
 		return ECS_ENOMEM;
 	values[0] = channel;
@@ -658,8 +706,10 @@ pg_notify_read(struct db *db, struct ivec *pids, int *stale)
 	const char	*p;
 	char		*end;
 	long long	 id;
-	enum ecs_err	 e = ECS_OK;
+	enum ecs_err	 e;
 
+	if ((e = pg_enter(pd)) != ECS_OK)
+		return e;
 	if (pd->pd_reconnected) {
 		/* What was sent while we were away is lost. */
 		*stale = 1;
@@ -920,12 +970,12 @@ pg_bind_text(struct dbst *st, int i, const char *v)
 
 	if ((pp = pg_param((struct pg_st *)st, i)) == NULL || v == NULL)
 		return;
+	pp->pp_type = PG_TEXTOID;
 	/* A failed copy binds NULL, which a NOT NULL column refuses. */
 	if ((pp->pp_heap = strdup(v)) == NULL)
 		return;
 	pp->pp_val = pp->pp_heap;
 	pp->pp_len = strlen(v);
-	pp->pp_type = PG_TEXTOID;
 	pp->pp_bad = !pg_utf8(v);
 }
 
@@ -937,13 +987,13 @@ pg_bind_blob(struct dbst *st, int i, const void *v, size_t len)
 	if ((pp = pg_param((struct pg_st *)st, i)) == NULL || v == NULL ||
 	    len > INT32_MAX)
 		return;
+	pp->pp_type = PG_BYTEAOID;
 	if ((pp->pp_heap = malloc(len > 0 ? len : 1)) == NULL)
 		return;
 	memcpy(pp->pp_heap, v, len);
 	pp->pp_val = pp->pp_heap;
 	pp->pp_len = len;
 	pp->pp_fmt = 1;
-	pp->pp_type = PG_BYTEAOID;
 }
 
 static int
@@ -1045,8 +1095,8 @@ pg_step(struct dbst *st)
 		pg_fail_msg(pd, ECS_EINVAL, "text is not valid UTF-8");
 		return DB_ERROR;
 	}
-	if (ps->ps_epoch != pd->pd_epoch &&
-	    pg_server_prepare(pd, ps) != ECS_OK)
+	if (pg_enter(pd) != ECS_OK || (ps->ps_epoch != pd->pd_epoch &&
+	    pg_server_prepare(pd, ps) != ECS_OK))
 		return DB_ERROR;
 	for (i = 0; i < ps->ps_nparams; i++) {
 		ps->ps_values[i] = ps->ps_params[i].pp_val;

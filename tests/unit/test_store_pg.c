@@ -1,0 +1,678 @@
+/*
+ * test_store_pg.c: the PostgreSQL driver (store_pg.c) and the store on it,
+ * with several connections to one database standing for several nodes.
+ *
+ * ECSD_TEST_PG_DSN is a libpq connection string to a server on which the
+ * test may create databases (tests/unit/store_pg.sh starts a private one);
+ * without it the test is skipped (exit 77). Every test gets a new database.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <libpq-fe.h>
+
+#include "store.h"
+#include "store_db.h"
+
+static const struct db_driver	*D = &db_postgresql;
+static const char		*base_dsn;
+static int			 ndb;
+
+struct fx {
+	char		 f_name[64];
+	char		 f_dsn[1024];	/* for the driver */
+	char		 f_target[1100];	/* for store_open */
+};
+
+/* Run sql on the server (the base DSN's database, or f's). */
+static void
+admin_sql(const struct fx *f, const char *sql)
+{
+	char		 dsn[1200];
+	PGconn		*c;
+	PGresult	*r;
+
+	snprintf(dsn, sizeof(dsn), "%s%s%s", base_dsn, f ? " dbname=" : "",
+	    f ? f->f_name : "");
+	c = PQconnectdb(dsn);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	r = PQexec(c, sql);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
+	    PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+static int
+setup(void **state)
+{
+	struct fx	*f;
+	char		 sql[128];
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return -1;
+	snprintf(f->f_name, sizeof(f->f_name), "ecsd_unit_%ld_%d",
+	    (long)getpid(), ++ndb);
+	snprintf(f->f_dsn, sizeof(f->f_dsn), "%s dbname=%s", base_dsn,
+	    f->f_name);
+	snprintf(f->f_target, sizeof(f->f_target), "postgresql:%s",
+	    f->f_dsn);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->f_name);
+	admin_sql(NULL, sql);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx	*f = *state;
+	char		 sql[128];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)",
+	    f->f_name);
+	admin_sql(NULL, sql);
+	free(f);
+	return 0;
+}
+
+static struct store *
+open_store(const struct fx *f)
+{
+	struct ecs_error	 err;
+	struct store		*s = NULL;
+
+	memset(&err, 0, sizeof(err));
+	if (store_open(f->f_target, 1, &s, &err) != ECS_OK)
+		fail_msg("store_open: %s", err.e_msg);
+	return s;
+}
+
+static struct db *
+open_db(const struct fx *f)
+{
+	struct ecs_error	 err;
+	struct db		*db = NULL;
+
+	memset(&err, 0, sizeof(err));
+	if (D->d_open(f->f_dsn, 1, &db, &err) != ECS_OK)
+		fail_msg("d_open: %s", err.e_msg);
+	return db;
+}
+
+/* A participant with a membership in the public community (cid 1). */
+static int64_t
+participant(struct store *s, const char *name, int64_t *mid)
+{
+	struct ecs_newpart	 np;
+	int64_t			 pid;
+
+	memset(&np, 0, sizeof(np));
+	np.np_name = name;
+	np.np_desc = np.np_dns = np.np_email = "";
+	np.np_org = 1;
+	np.np_events = 1;
+	np.np_ptype = "main";
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_participant_add(s, &np, &pid), ECS_OK);
+	assert_int_equal(store_membership_add(s, pid, 1, mid), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	return pid;
+}
+
+/* n messages from sender, linked to mid in resource 1 (sys/auths). */
+static void
+messages(struct store *s, int64_t sender, int64_t mid, int n, int64_t *ids)
+{
+	int	 i;
+
+	assert_int_equal(store_begin(s), ECS_OK);
+	for (i = 0; i < n; i++) {
+		assert_int_equal(store_msg_insert(s, 1, sender, "text/plain",
+		    "x", 1, 1000, &ids[i]), ECS_OK);
+		assert_int_equal(store_link_add(s, mid, ids[i], 1), ECS_OK);
+	}
+	assert_int_equal(store_commit(s), ECS_OK);
+}
+
+static double
+now(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Nodes that start together on an empty database create the schema once. */
+static void
+schema_created_once_by_nodes_starting_together(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s;
+	pid_t		 kids[8];
+	int		 i, status;
+
+	for (i = 0; i < 8; i++) {
+		if ((kids[i] = fork()) == 0) {
+			struct ecs_error	 err;
+
+			memset(&err, 0, sizeof(err));
+			if (store_open(f->f_target, 1, &s, &err) != ECS_OK) {
+				fprintf(stderr, "node %d: %s\n", i, err.e_msg);
+				_exit(1);
+			}
+			store_close(s);
+			_exit(0);
+		}
+		assert_true(kids[i] > 0);
+	}
+	for (i = 0; i < 8; i++) {
+		assert_int_equal(waitpid(kids[i], &status, 0), kids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	s = open_store(f);
+	assert_string_equal(store_backend(s), "postgresql");
+	assert_int_equal(store_integrity_check(s), ECS_OK);
+	store_close(s);
+}
+
+static void
+schema_newer_version_refused(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	struct store		*s;
+
+	store_close(open_store(f));
+	admin_sql(f, "UPDATE schema_version SET version = 99");
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_open(f->f_target, 1, &s, &err), ECS_ESTORE);
+	assert_non_null(strstr(err.e_msg, "newer"));
+	assert_null(strchr(err.e_msg, '\n'));
+}
+
+static void
+connection_failure_is_one_line(void **state)
+{
+	struct ecs_error	 err;
+	struct store		*s;
+
+	(void)state;
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_open("postgresql:host=/nonexistent "
+	    "dbname=x", 1, &s, &err), ECS_ESTORE);
+	assert_non_null(strstr(err.e_msg, "postgresql: "));
+	assert_null(strchr(err.e_msg, '\n'));
+}
+
+/* '?' in strings and comments stays; the lock markers become clauses. */
+static void
+sql_translation(void **state)
+{
+	struct fx	*f = *state;
+	struct db	*db = open_db(f);
+	struct dbst	*q;
+
+	q = D->d_prepare(db, "SELECT '?', 'it''s ?', \"name\" "
+	    "FROM participants -- a ? here\n WHERE id = ? /* ? */" DB_LOCK);
+	assert_non_null(q);
+	D->d_bind_int64(q, 1, 1);
+	assert_int_equal(D->d_step(q), DB_ROW);
+	assert_string_equal(D->d_column_text(q, 0), "?");
+	assert_string_equal(D->d_column_text(q, 1), "it's ?");
+	assert_string_equal(D->d_column_text(q, 2), "ecs");
+	assert_int_equal(D->d_step(q), DB_DONE);
+	D->d_finalize(q);
+
+	q = D->d_prepare(db, "SELECT e.id FROM events e JOIN messages m "
+	    "ON m.id = e.message_id WHERE e.participant_id = ? "
+	    "ORDER BY e.id LIMIT ?" DB_SKIP_LOCKED_OF("e"));
+	D->d_bind_int64(q, 1, 1);
+	D->d_bind_int64(q, 2, INT64_MAX);
+	assert_int_equal(D->d_step(q), DB_DONE);
+	D->d_finalize(q);
+
+	/* A NULL takes the type of its context; without one, of a CAST. */
+	q = D->d_prepare(db, "SELECT count(*) FROM participants "
+	    "WHERE CAST(? AS TEXT) IS NULL OR name = ?");
+	D->d_bind_text(q, 1, NULL);
+	D->d_bind_text(q, 2, "nobody");
+	assert_int_equal(D->d_step(q), DB_ROW);
+	assert_int_equal(D->d_column_int64(q, 0), 1);
+	D->d_finalize(q);
+	q = D->d_prepare(db, "UPDATE participants SET ttl = ?, "
+	    "ptype = coalesce(?, ptype) WHERE id = 1");
+	D->d_bind_text(q, 1, NULL);
+	D->d_bind_text(q, 2, NULL);
+	assert_int_equal(D->d_step(q), DB_DONE);
+	assert_int_equal(D->d_changes(db), 1);
+	D->d_reset(q);
+	D->d_bind_int64(q, 1, 60);
+	D->d_bind_text(q, 2, "main");
+	assert_int_equal(D->d_step(q), DB_DONE);
+	D->d_finalize(q);
+	D->d_close(db);
+}
+
+/* Binary and text results: integers, NULL, bytea with NULs, numeric. */
+static void
+column_types(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	struct db	*db = open_db(f);
+	struct dbst	*q;
+	struct ecs_msg	 m;
+	char		*big;
+	int64_t		 id, id2;
+	size_t		 n = 1 << 20, i;
+
+	assert_non_null(big = malloc(n));
+	for (i = 0; i < n; i++)
+		big[i] = (char)(i * 7);
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_msg_insert(s, 1, 1, "application/octet-stream",
+	    big, n, 1000, &id), ECS_OK);
+	assert_int_equal(store_msg_insert(s, 1, 1, "text/plain; charset=utf-8",
+	    "a\0b\xff", 4, 1000, &id2), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(store_msg_get(s, id, &m), ECS_OK);
+	assert_int_equal(m.m_len, n);
+	assert_memory_equal(m.m_body, big, n);
+	assert_int_equal(m.m_created, 1000);
+	store_msg_clear(&m);
+	assert_int_equal(store_msg_get(s, id2, &m), ECS_OK);
+	assert_int_equal(m.m_len, 4);
+	assert_memory_equal(m.m_body, "a\0b\xff", 4);
+	assert_string_equal(m.m_ctype, "text/plain; charset=utf-8");
+	store_msg_clear(&m);
+
+	/* A numeric column makes the whole result text; bytea unescaped. */
+	q = D->d_prepare(db, "SELECT sum(messages.id), body, ptype, true, "
+	    "length(body) FROM messages, participants WHERE messages.id = ? "
+	    "AND participants.id = 1 GROUP BY body, ptype");
+	D->d_bind_int64(q, 1, id2);
+	assert_int_equal(D->d_step(q), DB_ROW);
+	assert_int_equal(D->d_column_int64(q, 0), id2);
+	assert_int_equal(D->d_column_bytes(q, 1), 4);
+	assert_memory_equal(D->d_column_blob(q, 1), "a\0b\xff", 4);
+	assert_true(D->d_column_null(q, 2));
+	assert_null(D->d_column_text(q, 2));
+	assert_int_equal(D->d_column_int64(q, 3), 1);
+	assert_string_equal(D->d_column_text(q, 4), "4");
+	assert_int_equal(D->d_column_bytes(q, 4), 1);
+	D->d_finalize(q);
+	free(big);
+	D->d_close(db);
+	store_close(s);
+}
+
+static void
+errors_map_to_ecs_errors(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	int64_t		 x;
+
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "dup", "", 1), ECS_OK);
+	assert_int_equal(store_identity_add(s, "dup", "", 1), ECS_EEXIST);
+	assert_non_null(strstr(store_errmsg(s), "duplicate key"));
+	store_rollback_savepoint(s);
+	/* The batch goes on after a request failed. */
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "dup", "", 1), ECS_OK);
+	store_release(s);
+	assert_int_equal(store_commit(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "dup", &x), ECS_OK);
+	assert_int_equal(x, 1);
+
+	/* Text that is not UTF-8: nothing found, nothing stored. */
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "bad\xff", &x), ECS_ENOTFOUND);
+	assert_int_equal(store_identity_add(s, "bad\xc0\xaf", "", 1),
+	    ECS_EINVAL);
+	assert_int_equal(store_identity_add(s, "gr\xc3\xbc\xc3\x9f", "", 1),
+	    ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	store_close(s);
+}
+
+/* Two nodes popping one queue at once get different messages. */
+static void
+queue_pop_hands_each_message_to_one_node(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*a = open_store(f), *b = open_store(f);
+	int64_t		 mid, pid, ids[3], x, y;
+
+	pid = participant(a, "rcv", &mid);
+	messages(a, 1, mid, 3, ids);
+
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_begin(b), ECS_OK);
+	assert_int_equal(store_queue_peek(a, pid, 1, 0, &x), ECS_OK);
+	assert_int_equal(store_queue_peek(b, pid, 1, 0, &y), ECS_OK);
+	assert_int_equal(x, ids[0]);
+	assert_int_equal(y, ids[1]);
+	assert_int_equal(store_link_delete(a, mid, x), ECS_OK);
+	assert_int_equal(store_link_delete(b, mid, y), ECS_OK);
+	assert_int_equal(store_commit(b), ECS_OK);
+	/* lifo on a: the newest is free. */
+	assert_int_equal(store_queue_peek(a, pid, 1, 1, &x), ECS_OK);
+	assert_int_equal(x, ids[2]);
+	store_rollback(a);
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_queue_peek(a, pid, 1, 0, &x), ECS_OK);
+	assert_int_equal(x, ids[0]);
+	store_rollback(a);
+	store_close(a);
+	store_close(b);
+}
+
+static void
+event_pop_hands_each_event_to_one_node(void **state)
+{
+	struct fx		*f = *state;
+	struct store		*a = open_store(f), *b = open_store(f);
+	struct ecs_event	*ea, *eb;
+	size_t			 na, nb;
+	int64_t			 mid, pid, ids[4];
+	char			 path[64];
+	int			 i;
+
+	pid = participant(a, "rcv", &mid);
+	messages(a, 1, mid, 4, ids);
+	assert_int_equal(store_begin(a), ECS_OK);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(store_event_add(a, pid, ids[i], EV_CREATED),
+		    ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_begin(b), ECS_OK);
+	assert_int_equal(store_events(a, pid, 2, &ea, &na), ECS_OK);
+	assert_int_equal(store_events(b, pid, -1, &eb, &nb), ECS_OK);
+	assert_int_equal(na, 2);
+	assert_int_equal(nb, 2);
+	assert_int_equal(ea[0].e_msg, ids[0]);
+	assert_int_equal(ea[1].e_msg, ids[1]);
+	assert_int_equal(eb[0].e_msg, ids[2]);
+	assert_int_equal(eb[1].e_msg, ids[3]);
+	snprintf(path, sizeof(path), "sys/auths/%" PRId64, ids[3]);
+	assert_string_equal(eb[1].e_path, path);
+	free(ea);
+	free(eb);
+	store_rollback(a);
+	store_rollback(b);
+	store_close(a);
+	store_close(b);
+}
+
+/* The second node of token_consumed_once, on a thread of its own. */
+struct consumer {
+	const struct fx	*c_fx;
+	int		 c_pipe;
+	enum ecs_err	 c_err;
+	double		 c_waited;
+};
+
+static void *
+consume(void *arg)
+{
+	struct consumer	*c = arg;
+	struct store	*b = open_store(c->c_fx);
+	int64_t		 x;
+	double		 t0;
+
+	c->c_err = store_begin(b);
+	if (write(c->c_pipe, "x", 1) != 1)
+		c->c_err = ECS_ESTORE;
+	if (c->c_err == ECS_OK) {
+		t0 = now();
+		c->c_err = store_auth_by_hash(b, "cafe01", &x);
+		c->c_waited = now() - t0;
+		store_rollback(b);
+	}
+	store_close(b);
+	return NULL;
+}
+
+/*
+ * A token consumed on one node: a second node asking for it waits for the
+ * first one's commit, then finds it gone.
+ */
+static void
+token_consumed_once(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*a = open_store(f);
+	struct consumer	 c;
+	pthread_t	 t;
+	int64_t		 msg, x;
+	int		 p[2];
+	char		 ch;
+
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_msg_insert(a, 1, 1, "text/plain", "t", 1, 1000,
+	    &msg), ECS_OK);
+	assert_int_equal(store_auth_put(a, msg, "cafe01", 2000), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_auth_by_hash(a, "cafe01", &x), ECS_OK);
+	assert_int_equal(x, msg);
+	assert_int_equal(pipe(p), 0);
+	memset(&c, 0, sizeof(c));
+	c.c_fx = f;
+	c.c_pipe = p[1];
+	assert_int_equal(pthread_create(&t, NULL, consume, &c), 0);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+	usleep(400 * 1000);
+	assert_int_equal(store_msg_dispose(a, msg), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(c.c_err, ECS_ENOTFOUND);
+	assert_true(c.c_waited >= 0.2);
+	store_close(a);
+}
+
+/* What one node commits wakes the other; its own commits do not. */
+static void
+notifications_between_nodes(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*a = open_store(f), *b = open_store(f);
+	struct ivec	 pids;
+	struct pollfd	 pfd;
+	uint64_t	 gen;
+	int64_t		 mid, pid, ids[1];
+
+	pid = participant(a, "rcv", &mid);
+	messages(a, 1, mid, 1, ids);
+	memset(&pids, 0, sizeof(pids));
+	/* What participant() and messages() sent. */
+	usleep(100 * 1000);
+	assert_int_equal(store_notify_read(b, &pids), ECS_OK);
+	pids.iv_n = 0;
+
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_event_add(a, pid, ids[0], EV_CREATED), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+	pfd.fd = store_notify_fd(b);
+	pfd.events = POLLIN;
+	assert_true(pfd.fd >= 0);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_int_equal(store_notify_read(b, &pids), ECS_OK);
+	assert_int_equal(pids.iv_n, 1);
+	assert_int_equal(pids.iv_v[0], pid);
+	pids.iv_n = 0;
+	assert_int_equal(store_notify_read(a, &pids), ECS_OK);
+	assert_int_equal(pids.iv_n, 0);
+
+	/* A changed participant makes what the other node cached stale. */
+	gen = store_generation(b);
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_participant_flags(a, pid, 0, 0), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+	pfd.fd = store_notify_fd(b);
+	assert_int_equal(poll(&pfd, 1, 5000), 1);
+	assert_int_equal(store_notify_read(b, &pids), ECS_OK);
+	assert_true(store_generation(b) != gen);
+
+	/* Nothing arrives for a rolled back batch. */
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_participant_flags(a, pid, 1, 0), ECS_OK);
+	store_rollback(a);
+	pfd.fd = store_notify_fd(b);
+	assert_int_equal(poll(&pfd, 1, 300), 0);
+	ivec_free(&pids);
+	store_close(a);
+	store_close(b);
+}
+
+/* Kill the backends of f's database (other than the caller's). */
+static void
+kill_backends(const struct fx *f)
+{
+	char	 sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(pid) FROM "
+	    "pg_stat_activity WHERE datname = '%s' AND "
+	    "pid <> pg_backend_pid()", f->f_name);
+	admin_sql(NULL, sql);
+	usleep(100 * 1000);
+}
+
+/*
+ * A connection lost between batches comes back by itself; one lost in a
+ * batch fails the batch, and the next one runs on a new connection.
+ */
+static void
+connection_loss(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	struct ivec	 pids;
+	int64_t		 x;
+
+	memset(&pids, 0, sizeof(pids));
+	assert_int_equal(store_identity_pid(s, "ecs", &x), ECS_ENOTFOUND);
+	kill_backends(f);
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "one", "", 1), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "two", "", 1), ECS_OK);
+	kill_backends(f);
+	assert_int_equal(store_identity_add(s, "three", "", 1), ECS_ESTORE);
+	assert_non_null(strstr(store_errmsg(s), "lost"));
+	/* The rest of the batch must not run outside a transaction. */
+	assert_int_equal(store_identity_add(s, "four", "", 1), ECS_ESTORE);
+	assert_int_equal(store_commit(s), ECS_ESTORE);
+	assert_false(store_in_tx(s));
+
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "one", &x), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "two", &x), ECS_ENOTFOUND);
+	assert_int_equal(store_identity_pid(s, "four", &x), ECS_ENOTFOUND);
+	assert_int_equal(store_commit(s), ECS_OK);
+	/* Reads between batches come back too. */
+	kill_backends(f);
+	assert_int_equal(store_identity_pid(s, "one", &x), ECS_ESTORE);
+	assert_int_equal(store_identity_pid(s, "one", &x), ECS_OK);
+	/* Notifications may have been lost meanwhile: all is stale. */
+	x = (int64_t)store_generation(s);
+	assert_int_equal(store_notify_read(s, &pids), ECS_OK);
+	assert_true((int64_t)store_generation(s) != x);
+	store_close(s);
+}
+
+/* After rows copied with their ids, the sequences go on past them. */
+static void
+sync_ids_and_integrity(void **state)
+{
+	struct fx	*f = *state;
+	struct db	*db = open_db(f);
+	struct dbst	*q;
+
+	assert_int_equal(D->d_integrity_check(db), ECS_OK);
+	assert_int_equal(D->d_exec(db, "INSERT INTO communities (id, name) "
+	    "VALUES (100, 'copied')"), ECS_OK);
+	assert_int_equal(D->d_changes(db), 1);
+	assert_int_equal(D->d_integrity_check(db), ECS_ESTORE);
+	assert_non_null(strstr(D->d_errmsg(db), "communities"));
+	assert_int_equal(D->d_sync_ids(db), ECS_OK);
+	assert_int_equal(D->d_integrity_check(db), ECS_OK);
+	q = D->d_prepare(db, "INSERT INTO communities (name) VALUES (?) "
+	    "RETURNING id");
+	D->d_bind_text(q, 1, "next");
+	assert_int_equal(D->d_step(q), DB_ROW);
+	assert_int_equal(D->d_column_int64(q, 0), 101);
+	D->d_finalize(q);
+	/* Never back: a deleted row's id is not handed out again. */
+	assert_int_equal(D->d_exec(db, "DELETE FROM communities "
+	    "WHERE id >= 100"), ECS_OK);
+	assert_int_equal(D->d_changes(db), 2);
+	assert_int_equal(D->d_sync_ids(db), ECS_OK);
+	q = D->d_prepare(db, "INSERT INTO communities (name) VALUES (?) "
+	    "RETURNING id");
+	D->d_bind_text(q, 1, "later");
+	assert_int_equal(D->d_step(q), DB_ROW);
+	assert_int_equal(D->d_column_int64(q, 0), 102);
+	D->d_finalize(q);
+	D->d_close(db);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest	tests[] = {
+		cmocka_unit_test(connection_failure_is_one_line),
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+		T(schema_created_once_by_nodes_starting_together),
+		T(schema_newer_version_refused),
+		T(sql_translation),
+		T(column_types),
+		T(errors_map_to_ecs_errors),
+		T(queue_pop_hands_each_message_to_one_node),
+		T(event_pop_hands_each_event_to_one_node),
+		T(token_consumed_once),
+		T(notifications_between_nodes),
+		T(connection_loss),
+		T(sync_ids_and_integrity),
+#undef T
+	};
+
+	base_dsn = getenv("ECSD_TEST_PG_DSN");
+	if (base_dsn == NULL || *base_dsn == '\0') {
+		fprintf(stderr, "test_store_pg: ECSD_TEST_PG_DSN not set, "
+		    "skipped (tests/unit/store_pg.sh starts a server)\n");
+		return 77;
+	}
+	return cmocka_run_group_tests_name("store_pg", tests, NULL, NULL);
+}
