@@ -241,6 +241,7 @@ main(int argc, char *argv[])
 	struct ecs_error	 err;
 	struct timeval		 tv;
 	struct event_config	*evcfg = NULL;
+	struct stat		 sb;
 	const char		*cfile = NULL;
 	char			*ovr[64], *eq, errbuf[512];
 	char			 target[4200], where[4096];
@@ -346,7 +347,10 @@ main(int argc, char *argv[])
 #endif
 	signal(SIGPIPE, SIG_IGN);
 
-	if (mkdir(env.e_conf.c_datadir, 0700) != 0 && errno != EEXIST) {
+	if (mkdir(env.e_conf.c_datadir, 0700) != 0 && (errno != EEXIST ||
+	    stat(env.e_conf.c_datadir, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
+		if (errno == EEXIST)
+			errno = ENOTDIR;
 		log_warn("datadir %s", env.e_conf.c_datadir);
 		goto out;
 	}
