@@ -366,7 +366,7 @@ main(int argc, char *argv[])
 		else
 			snprintf(where, sizeof(where), "%s/ecsd.db",
 			    env.e_conf.c_datadir);
-		snprintf(target, sizeof(target), "%s", where);
+		snprintf(target, sizeof(target), "sqlite:%s", where);
 	}
 	if (store_open(target, strcmp(env.e_conf.c_sync, "full") == 0,
 	    &env.e_store, &err) != ECS_OK) {
@@ -377,7 +377,7 @@ main(int argc, char *argv[])
 		log_warnx("cannot set up authentication");
 		goto out;
 	}
-	if (!pg && store_checkpointer_start(env.e_store, target) != ECS_OK)
+	if (store_checkpointer_start(env.e_store, target) != ECS_OK)
 		log_warnx("no checkpoint thread: commits checkpoint themselves");
 	if (admin_password(&env) != 0) {
 		log_warnx("cannot set up the admin password");
@@ -399,7 +399,7 @@ main(int argc, char *argv[])
 		goto out;
 	}
 	event_config_free(evcfg);
-	if (http_start(&env) != 0)
+	if (http_start(&env) != 0 || http_notify_start(&env) != 0)
 		goto out;
 	env.e_sigterm = evsignal_new(env.e_base, SIGTERM, on_signal, &env);
 	env.e_sigint = evsignal_new(env.e_base, SIGINT, on_signal, &env);

@@ -206,6 +206,10 @@ struct ecsd {
 	char			 e_bound_tls[80];
 	struct store		*e_store;
 	struct event		*e_commit_ev;
+	struct event		*e_notify_ev;	/* other nodes' commits */
+	struct event		*e_notify_timer;
+	int			 e_notify_fd;
+	int			 e_notify_lost;
 	struct event		*e_sigterm;
 	struct event		*e_sigint;
 	struct event		*e_auth_gc;
@@ -261,6 +265,7 @@ void	 log_escape(const char *, char *, size_t);
 int	 http_start(struct ecsd *);
 void	 http_stop(struct ecsd *);
 void	 http_commit_now(struct ecsd *);
+int	 http_notify_start(struct ecsd *);
 void	 http_send_now(struct req *);
 void	 http_park(struct req *, int seconds);
 void	 http_unpark(struct req *);

@@ -495,6 +495,8 @@ http_send_now(struct req *rq)
 		http_send(rq);
 }
 
+static void	 http_notify_read(struct ecsd *);
+
 /* Commit the open batch and send the replies that waited for it. */
 static int
 int_cmp(const void *a, const void *b)
@@ -541,12 +543,168 @@ http_commit_now(struct ecsd *env)
 		res_events_wake(env, &pids);
 	}
 	ivec_free(&pids);
+	/* What other nodes reported while this batch ran its queries. */
+	if (env->e_notify_ev != NULL)
+		http_notify_read(env);
 }
 
 static void
 http_commit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	http_commit_now(arg);
+}
+
+/* --- other nodes ----------------------------------------------------------- */
+
+/*
+ * With several nodes on one database (PostgreSQL), the store reports what
+ * the other nodes committed on a descriptor. The participants that got
+ * events there have their waiters woken here, as after a local commit;
+ * when a node changed identities, participants or resources the store's
+ * generation moves, which empties the lookup cache (cache.c), and the Basic
+ * credentials verified so far are forgotten.
+ *
+ * The descriptor is the store's database connection, whose notifications
+ * can also arrive while the store runs a query and wait inside the store:
+ * they are read after every commit and every NOTIFY_POLL_MS besides. Lost
+ * connections are tried again every second; once back, every waiter is
+ * looked at, as notifications sent meanwhile are gone. (Freeing the event
+ * in its own callback is fine: libevent no longer touches it then.)
+ */
+#define NOTIFY_POLL_MS	250
+
+static void	 http_notify_cb(evutil_socket_t, short, void *);
+
+static void
+http_notify_wake(struct ecsd *env, struct ivec *pids)
+{
+	if (pids->iv_n == 0 || env->e_nwaiters == 0)
+		return;
+	qsort(pids->iv_v, pids->iv_n, sizeof(pids->iv_v[0]), int_cmp);
+	res_events_wake(env, pids);
+}
+
+/* Watch the store's descriptor; 0 when watching. */
+static int
+http_notify_watch(struct ecsd *env)
+{
+	int	 fd;
+
+	if (env->e_notify_ev != NULL) {
+		event_free(env->e_notify_ev);
+		env->e_notify_ev = NULL;
+	}
+	if ((fd = store_notify_fd(env->e_store)) < 0)
+		return -1;
+	env->e_notify_ev = event_new(env->e_base, fd, EV_READ | EV_PERSIST,
+	    http_notify_cb, env);
+	/* Before requests that arrive in the same turn of the loop. */
+	if (env->e_notify_ev == NULL ||
+	    event_priority_set(env->e_notify_ev, 0) != 0 ||
+	    event_add(env->e_notify_ev, NULL) != 0) {
+		if (env->e_notify_ev != NULL)
+			event_free(env->e_notify_ev);
+		env->e_notify_ev = NULL;
+		return -1;
+	}
+	env->e_notify_fd = fd;
+	return 0;
+}
+
+/* Stop watching a descriptor that failed; the timer tries again. */
+static void
+http_notify_lost(struct ecsd *env)
+{
+	if (env->e_notify_ev != NULL)
+		event_free(env->e_notify_ev);
+	env->e_notify_ev = NULL;
+	if (!env->e_notify_lost)
+		log_warnx("lost the notifications of other nodes: %s; "
+		    "trying again every second",
+		    store_errmsg(env->e_store));
+	env->e_notify_lost = 1;
+}
+
+static void
+http_notify_read(struct ecsd *env)
+{
+	struct ivec	 pids;
+	uint64_t	 gen = store_generation(env->e_store);
+	enum ecs_err	 e;
+
+	memset(&pids, 0, sizeof(pids));
+	e = store_notify_read(env->e_store, &pids);
+	if (store_generation(env->e_store) != gen)
+		authn_forget(env);
+	http_notify_wake(env, &pids);
+	ivec_free(&pids);
+	/*
+	 * A new connection may have the old one's descriptor number, which
+	 * epoll no longer watches: watch afresh when the store says anything
+	 * went stale (it does after reconnecting).
+	 */
+	if (e != ECS_OK)
+		http_notify_lost(env);
+	else if ((store_notify_fd(env->e_store) != env->e_notify_fd ||
+	    store_generation(env->e_store) != gen) &&
+	    http_notify_watch(env) != 0)
+		http_notify_lost(env);
+}
+
+static void
+http_notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	http_notify_read(arg);
+}
+
+static void
+http_notify_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct ecsd	*env = arg;
+	struct req	*rq;
+	struct ivec	 pids;
+	struct timeval	 tv;
+
+	if (env->e_notify_ev != NULL)
+		http_notify_read(env);
+	else if (http_notify_watch(env) == 0) {
+		memset(&pids, 0, sizeof(pids));
+		if (store_notify_read(env->e_store, &pids) != ECS_OK) {
+			http_notify_lost(env);
+			ivec_free(&pids);
+			goto again;
+		}
+		log_warnx("notifications of other nodes work again");
+		env->e_notify_lost = 0;
+		authn_forget(env);
+		TAILQ_FOREACH(rq, &env->e_waiters, rq_wentry)
+			ivec_push_unique(&pids, rq->rq_caller.p_id);
+		http_notify_wake(env, &pids);
+		ivec_free(&pids);
+	}
+again:
+	tv.tv_sec = env->e_notify_ev != NULL ? 0 : 1;
+	tv.tv_usec = env->e_notify_ev != NULL ? NOTIFY_POLL_MS * 1000 : 0;
+	evtimer_add(env->e_notify_timer, &tv);
+}
+
+/* Start watching other nodes, when the store has any. */
+int
+http_notify_start(struct ecsd *env)
+{
+	struct timeval	 tv = { 0, NOTIFY_POLL_MS * 1000 };
+
+	if (store_notify_fd(env->e_store) < 0)
+		return 0;
+	if (http_notify_watch(env) != 0 ||
+	    (env->e_notify_timer = evtimer_new(env->e_base,
+	    http_notify_timer, env)) == NULL ||
+	    evtimer_add(env->e_notify_timer, &tv) != 0) {
+		log_warnx("cannot watch the notifications of other nodes");
+		return -1;
+	}
+	log_info("watching other nodes' commits");
+	return 0;
 }
 
 /* --- requests ------------------------------------------------------------- */
@@ -869,4 +1027,10 @@ http_stop(struct ecsd *env)
 	if (env->e_commit_ev != NULL)
 		event_free(env->e_commit_ev);
 	env->e_commit_ev = NULL;
+	if (env->e_notify_ev != NULL)
+		event_free(env->e_notify_ev);
+	env->e_notify_ev = NULL;
+	if (env->e_notify_timer != NULL)
+		event_free(env->e_notify_timer);
+	env->e_notify_timer = NULL;
 }
