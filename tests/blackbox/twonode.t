@@ -1,0 +1,353 @@
+# Two ecsd nodes on one PostgreSQL database (store = postgresql): poppers on
+# both nodes racing for one queue get every message exactly once, posted on
+# either node; a waiter on one node is woken by a post on the other; what
+# the admin API changes on one node is seen by the other.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use File::Temp qw(tempdir);
+use MIME::Base64 qw(encode_base64);
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use Ecsd;
+use EcsdCheck;
+
+plan skip_all => 'needs a local daemon' if Ecsd::external();
+plan skip_all => 'two nodes need a database both can use: PostgreSQL ' .
+    '(ECSD_TEST_PGHOST, see tests/pg/pgserver)' unless Ecsd::pg();
+
+my $MESSAGES = $ENV{TWONODE_MESSAGES} || 3000;
+my $POSTERS = 2;	# per node
+my $POPPERS = 4;	# per node
+my $X = '/numlab/exercises';
+
+my $na = Ecsd->start;
+$na->fixture_spec;
+my $nb = Ecsd->start(pg_db => $na->pg_db);
+$nb->fixture_spec;	# the same document again: nothing to create
+my %node = (A => $na, B => $nb);
+is_deeply($nb->names->{participants}{ $Ecsd::SPEC_NAMES{P2} }{mids},
+    $na->names->{participants}{ $Ecsd::SPEC_NAMES{P2} }{mids},
+    'both nodes see one installation');
+ok($na->loggrep(qr/^ecsd: info: store postgresql .*dbname=\Q${\ $na->pg_db }\E/), 'node A on the database');
+ok($nb->loggrep(qr/^ecsd: info: store postgresql .*dbname=\Q${\ $na->pg_db }\E/), 'node B on the same one');
+
+my $tmp = tempdir('ecsd-twonode-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+# Run code in a child process that writes lines to its own file; returns
+# the pid. The child never runs the daemons' destructors.
+sub child {
+	my ($file, $code) = @_;
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0) {
+		my $ok = eval {
+			open(my $fh, '>', $file) or die "$file: $!";
+			$fh->autoflush(1);
+			$code->($fh);
+			close $fh;
+			1;
+		};
+		print STDERR "# child: $@" unless $ok;
+		POSIX::_exit($ok ? 0 : 1);
+	}
+	return $pid;
+}
+
+sub lines_of {
+	my ($file) = @_;
+	open(my $fh, '<', $file) or return ();
+	chomp(my @l = <$fh>);
+	return @l;
+}
+
+# ---------------------------------------------------------------- exactly once
+
+subtest "$MESSAGES messages posted on both nodes, popped on both, each once" => sub {
+	my $wuv = $na->mid(P2 => 'WUV');
+	my $done = "$tmp/posting-done";
+	my (@posters, @poppers);
+	my $per = int(($MESSAGES + 2 * $POSTERS - 1) / (2 * $POSTERS));
+	my $t0 = time;
+	for my $n (qw(A B)) {
+		for my $k (1 .. $POSTERS) {
+			my $d = $node{$n};
+			push @posters, child("$tmp/post-$n$k", sub {
+				my ($fh) = @_;
+				my $c = $d->as('P1')->fresh;
+				for my $i (1 .. $per) {
+					my $body = "m-$n$k-$i";
+					my $r;
+					for my $try (1 .. 20) {
+						$r = $c->post($X, body => $body, ctype => 'text/plain',
+						    headers => { 'X-EcsReceiverMemberships' => $wuv });
+						last if $r->{status} == 201;
+						print $fh "status $r->{status}\n";
+						sleep 0.05;
+					}
+					print $fh "posted $body " . (Ecsd::loc_id($r) // '-') . "\n"
+					    if $r->{status} == 201;
+				}
+			});
+		}
+		for my $k (1 .. $POPPERS) {
+			my $d = $node{$n};
+			push @poppers, child("$tmp/pop-$n$k", sub {
+				my ($fh) = @_;
+				my $c = $d->as('P2')->fresh;
+				my $empty_after_done = 0;
+				my $deadline = time + 600;
+				while (time < $deadline) {
+					my $finished = -e $done;
+					my $r = $c->post("$X/fifo");
+					if ($r->{status} != 200) {
+						print $fh "status $r->{status}\n";
+						sleep 0.05;
+						next;
+					}
+					if (length $r->{body}) {
+						print $fh "popped $r->{body}\n";
+						next;
+					}
+					last if $finished && ++$empty_after_done >= 3;
+					sleep 0.02;
+				}
+			});
+		}
+	}
+	my $bad = 0;
+	for my $p (@posters) {
+		waitpid($p, 0);
+		$bad++ if $?;
+	}
+	is($bad, 0, 'the posters finished');
+	open(my $f, '>', $done) or die;
+	close $f;
+	my $tpost = time - $t0;
+	$bad = 0;
+	for my $p (@poppers) {
+		waitpid($p, 0);
+		$bad++ if $?;
+	}
+	is($bad, 0, 'the poppers finished');
+
+	my (%posted, %id, %popped, %pstatus, %qstatus, %bynode);
+	for my $n (qw(A B)) {
+		for my $k (1 .. $POSTERS) {
+			for (lines_of("$tmp/post-$n$k")) {
+				if (/^posted (\S+) (\S+)$/) {
+					$posted{$1}++;
+					$id{$2}++;
+				} elsif (/^status (\d+)/) {
+					$pstatus{$1}++;
+				}
+			}
+		}
+		for my $k (1 .. $POPPERS) {
+			for (lines_of("$tmp/pop-$n$k")) {
+				if (/^popped (.*)$/) {
+					$popped{$1}++;
+					$bynode{$n}++;
+				} elsif (/^status (\d+)/) {
+					$qstatus{$1}++;
+				}
+			}
+		}
+	}
+	my $tall = time - $t0;
+	is(scalar(keys %posted), 2 * $POSTERS * $per, 'every post answered 201');
+	is(scalar(keys %id), scalar(keys %posted), 'with an id of its own (no id given twice)');
+	is_deeply(\%pstatus, {}, 'no post needed a retry');
+	my @lost = grep { !$popped{$_} } sort keys %posted;
+	my @twice = grep { $popped{$_} > 1 } sort keys %popped;
+	my @strange = grep { !$posted{$_} } sort keys %popped;
+	is(scalar(@lost), 0, 'no message lost') or diag("lost: @lost[0 .. ($#lost < 9 ? $#lost : 9)]");
+	is(scalar(@twice), 0, 'no message popped twice') or diag("twice: @twice[0 .. ($#twice < 9 ? $#twice : 9)]");
+	is(scalar(@strange), 0, 'nothing popped that was not posted');
+	is_deeply(\%qstatus, {}, 'every pop answered 200');
+	ok(($bynode{A} // 0) > 0 && ($bynode{B} // 0) > 0,
+	    "both nodes popped (A " . ($bynode{A} // 0) . ", B " . ($bynode{B} // 0) . ')');
+	note(sprintf('%d messages: posted in %.1f s, all popped after %.1f s', scalar(keys %posted), $tpost, $tall));
+	is($na->as('P2')->post("$X/fifo")->{body}, '', 'the queue is empty on A');
+	is($nb->as('P2')->post("$X/fifo")->{body}, '', 'and on B');
+	# The created events were made once each, whichever node posted.
+	my $ev = $nb->as('P2')->get('/sys/events');
+	is(scalar(grep { $_->{status} eq 'created' } @{ $ev->{json} || [] }),
+	    scalar(keys %posted), 'one created event per message') or diag($ev->{status});
+	is($na->as('P2')->post('/sys/events/fifo?count=-1')->{status}, 200, 'events popped');
+	is_deeply($nb->as('P2')->get('/sys/events')->{json}, [], 'and gone on B too');
+};
+
+# ---------------------------------------------------------------- events popped on both
+
+subtest 'events popped on both nodes at once, each once' => sub {
+	my $n = 400;
+	my $wuv = $na->mid(P2 => 'WUV');
+	my %ids;
+	my $c = $na->as('P1');
+	for my $i (1 .. $n) {
+		my $d = $i % 2 ? $na : $nb;
+		my $r = $d->as('P1')->post($X, body => "e$i", ctype => 'text/plain',
+		    headers => { 'X-EcsReceiverMemberships' => $wuv });
+		$ids{ Ecsd::loc_id($r) // "fail$i" } = 1;
+	}
+	my @kids;
+	for my $nn (qw(A B)) {
+		for my $k (1 .. 3) {
+			my $d = $node{$nn};
+			push @kids, child("$tmp/ev-$nn$k", sub {
+				my ($fh) = @_;
+				my $cl = $d->as('P2')->fresh;
+				my $empty = 0;
+				while ($empty < 3) {
+					my $r = $cl->post('/sys/events/fifo?count=7');
+					if ($r->{status} != 200) {
+						print $fh "status $r->{status}\n";
+						next;
+					}
+					my @e = @{ $r->{json} || [] };
+					$empty = @e ? 0 : $empty + 1;
+					print $fh "event $_->{ressource} $_->{status}\n" for @e;
+				}
+			});
+		}
+	}
+	waitpid($_, 0) for @kids;
+	my (%seen, %st);
+	for my $nn (qw(A B)) {
+		for my $k (1 .. 3) {
+			for (lines_of("$tmp/ev-$nn$k")) {
+				$seen{$1}++ if m{^event numlab/exercises/(\d+) created$};
+				$st{$1}++ if /^status (\d+)/;
+			}
+		}
+	}
+	is(scalar(keys %seen), $n, "all $n events popped");
+	is(scalar(grep { !$ids{$_} } keys %seen), 0, 'only those');
+	is(scalar(grep { $seen{$_} > 1 } keys %seen), 0, 'none twice');
+	is_deeply(\%st, {}, 'every pop answered 200');
+	# the messages stay in the queue; pop them so that later tests start clean
+	my $q = $nb->as('P2');
+	my $k = 0;
+	$k++ while length $q->post("$X/fifo")->{body} && $k < $n + 5;
+	is($k, $n, 'the messages themselves are still queued once');
+};
+
+# ---------------------------------------------------------------- wake-ups
+
+for my $dir (['A', 'B'], ['B', 'A']) {
+	my ($wn, $pn) = @$dir;
+	subtest "a waiter on node $wn is woken by a post on node $pn" => sub {
+		my $w = $node{$wn}->as('P3')->fresh;
+		my $t0 = time;
+		$w->start_request(POST => '/sys/events/fifo?wait=20', timeout => 30);
+		sleep 0.5;
+		my $id = create_ok($node{$pn}->as('P1'), $X,
+		    mids => [$node{$pn}->mid(P3 => 'public')], body => "wake $wn", ctype => 'text/plain');
+		my $r = $w->finish_request;
+		my $dt = time - $t0;
+		is($r->{status}, 200, 'answered 200');
+		is_deeply([map { "$_->{ressource} $_->{status}" } @{ $r->{json} || [] }],
+		    ["numlab/exercises/$id created"], 'with the event of the post, popped');
+		ok($dt < 3, sprintf('well before the wait of 20 s ran out (%.2f s)', $dt));
+		is(length($node{$wn}->as('P3')->post("$X/fifo")->{body}) > 0, 1, 'the message is there');
+	};
+}
+
+subtest 'waiters on both nodes, one post: only the addressee wakes' => sub {
+	my $w3 = $na->as('P3')->fresh;
+	my $w4 = $nb->as('P4')->fresh;
+	my $t0 = time;
+	$w3->start_request(GET => '/sys/events/fifo?wait=3', timeout => 30);
+	$w4->start_request(GET => '/sys/events/fifo?wait=20', timeout => 30);
+	sleep 0.5;
+	create_ok($na->as('P1'), $X, mids => [$na->mid(P4 => 'public')], body => 'for P4', ctype => 'text/plain');
+	my $r4 = $w4->finish_request;
+	my $d4 = time - $t0;
+	my $r3 = $w3->finish_request;
+	my $d3 = time - $t0;
+	is(scalar @{ $r4->{json} || [] }, 1, 'P4 (waiting on B) got its event');
+	ok($d4 < 3, sprintf('at once (%.2f s)', $d4));
+	is_deeply($r3->{json}, [], 'P3 (waiting on A) got nothing');
+	ok($d3 >= 2.8, sprintf('after its whole wait (%.2f s)', $d3));
+	$nb->as('P4')->post('/sys/events/fifo?count=-1');
+	$nb->as('P4')->post("$X/fifo");
+};
+
+# ---------------------------------------------------------------- admin changes
+
+# Poll $code on a node until it returns true, for at most 3 seconds.
+sub soon {
+	my ($code) = @_;
+	my $t0 = time;
+	while (1) {
+		my $v = $code->();
+		return $v if $v || time - $t0 > 3;
+		sleep 0.05;
+	}
+}
+
+subtest 'admin changes on node A are seen by node B' => sub {
+	my $adm = $na->admin;
+
+	# A new participant: B knew the identity as nobody before.
+	is($nb->as('newcomer')->get('/sys/memberships')->{status}, 401, 'B: newcomer unknown');
+	my $r = $adm->post('/admin/participants', json => { name => 'newcomer',
+	    organization_id => $na->names->{organizations}{"Universit\x{e4}t Ulm"}{id},
+	    auth_ids => ['newcomer'], communities => ['WUV'] });
+	is($r->{status}, 201, 'A: participant created') or diag($r->{body});
+	my $np = $r->{json}{id};
+	ok(soon(sub { $nb->as('newcomer')->get('/sys/memberships')->{status} == 200 }),
+	    'B: the newcomer authenticates');
+
+	# A membership.
+	my $ms = $nb->as('P3')->get('/sys/memberships')->{json} || [];
+	ok(!(grep { $_->{community}{name} eq 'SUV' } @$ms), 'B: P3 not in SUV');
+	$r = $adm->post('/admin/memberships', json => { participant_id => $na->pid('P3'),
+	    community_id => $na->cid('SUV') });
+	is($r->{status}, 201, 'A: P3 joins SUV') or diag($r->{body});
+	ok(soon(sub { grep { $_->{community}{name} eq 'SUV' }
+	    @{ $nb->as('P3')->get('/sys/memberships')->{json} || [] } }), 'B: P3 is in SUV');
+
+	# A resource, unknown to B before (and perhaps cached as such).
+	is($nb->as('P1')->get('/twonode/things')->{status}, 404, 'B: /twonode/things unknown');
+	$r = $adm->post('/admin/resources', json => { namespace => 'twonode', name => 'things',
+	    postroute => JSON::PP::false, events => JSON::PP::true });
+	is($r->{status}, 201, 'A: resource created') or diag($r->{body});
+	ok(soon(sub { $nb->as('P1')->post('/twonode/things', body => 'x', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => $na->mid(P2 => 'WUV') })->{status} == 201 }),
+	    'B: posts to it');
+
+	# Auth ids replaced: B forgets the old one it has used.
+	is($nb->as('trulane')->get('/sys/memberships')->{status}, 200, 'B: trulane is P4');
+	$r = $adm->put('/admin/participants/' . $na->pid('P4'), json => { auth_ids => ['trulane2'] });
+	is($r->{status}, 200, 'A: P4 gets another auth id') or diag($r->{body});
+	ok(soon(sub { $nb->as('trulane')->get('/sys/memberships')->{status} == 401 }),
+	    'B: the old auth id no longer works');
+	is($nb->as('trulane2')->get('/sys/memberships')->{status}, 200, 'B: the new one does');
+
+	# A password changed on A: B forgets the one it verified.
+	my $basic = sub {
+		my ($d, $pw) = @_;
+		return Ecsd::Client->new($d, { Authorization => 'Basic ' .
+		    encode_base64("newcomer:$pw", '') })->get('/sys/memberships')->{status};
+	};
+	$r = $adm->put("/admin/participants/$np/password", json => { auth_id => 'newcomer', password => 'first password' });
+	is($r->{status}, 200, 'A: password set') or diag($r->{body});
+	ok(soon(sub { $basic->($nb, 'first password') == 200 }), 'B: it authenticates');
+	$r = $adm->put("/admin/participants/$np/password", json => { auth_id => 'newcomer', password => 'second password' });
+	is($r->{status}, 200, 'A: password changed');
+	ok(soon(sub { $basic->($nb, 'first password') == 401 }), 'B: the old password fails');
+	is($basic->($nb, 'second password'), 200, 'B: the new one works');
+
+	# A participant deleted.
+	$r = $adm->delete("/admin/participants/$np");
+	is($r->{status}, 200, 'A: newcomer deleted');
+	ok(soon(sub { $nb->as('newcomer')->get('/sys/memberships')->{status} == 401 }),
+	    'B: the newcomer is gone');
+};
+
+$na->stop_ok('node A');
+$nb->stop_ok('node B');
+done_testing();
