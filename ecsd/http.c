@@ -667,14 +667,16 @@ http_notify_timer(evutil_socket_t fd, short what, void *arg)
 
 	if (env->e_notify_ev != NULL)
 		http_notify_read(env);
-	else if (http_notify_watch(env) == 0) {
+	else {
+		/* Reading connects again; then there is a descriptor. */
 		memset(&pids, 0, sizeof(pids));
-		if (store_notify_read(env->e_store, &pids) != ECS_OK) {
+		if (store_notify_read(env->e_store, &pids) != ECS_OK ||
+		    http_notify_watch(env) != 0) {
 			http_notify_lost(env);
 			ivec_free(&pids);
 			goto again;
 		}
-		log_warnx("notifications of other nodes work again");
+		log_info("notifications of other nodes work again");
 		env->e_notify_lost = 0;
 		authn_forget(env);
 		TAILQ_FOREACH(rq, &env->e_waiters, rq_wentry)

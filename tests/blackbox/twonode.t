@@ -348,6 +348,36 @@ subtest 'admin changes on node A are seen by node B' => sub {
 	    'B: the newcomer is gone');
 };
 
-$na->stop_ok('node A');
-$nb->stop_ok('node B');
+# ---------------------------------------------------------------- lost connections
+
+subtest 'a node whose connection was cut is woken again' => sub {
+	my $db = $na->pg_db;
+	chomp(my $n = Ecsd::pg_psql('postgres', 'SELECT count(pg_terminate_backend(pid)) ' .
+	    "FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()"));
+	ok($n >= 2, "the connections of both nodes cut ($n)");
+	ok($na->loggrep(qr/lost the notifications of other nodes/, 5), 'A: noticed');
+	ok($na->loggrep(qr/notifications of other nodes work again/, 5), 'A: connected again');
+	for my $round (1, 2) {
+		my $w = $na->as('P3')->fresh;
+		my $t0 = time;
+		$w->start_request(POST => '/sys/events/fifo?wait=15', timeout => 30);
+		sleep 0.3;
+		my $id = create_ok($nb->as('P1'), $X, mids => [$nb->mid(P3 => 'public')],
+		    body => "again $round", ctype => 'text/plain');
+		my $r = $w->finish_request;
+		my $dt = time - $t0;
+		is_deeply([map { "$_->{ressource} $_->{status}" } @{ $r->{json} || [] }],
+		    ["numlab/exercises/$id created"], "round $round: the waiter on A got the event");
+		ok($dt < 3, sprintf('round %d: at once (%.2f s)', $round, $dt));
+		$na->as('P3')->post("$X/fifo");
+	}
+};
+
+# The cut connections may have logged the server's FATAL: the rest counts.
+for my $d ([$na, 'node A'], [$nb, 'node B']) {
+	my ($node, $name) = @$d;
+	is($node->stop, 0, "$name exits 0 after SIGTERM");
+	my @bad = grep { !/terminating connection due to administrator command/ } $node->bad_log_lines;
+	ok(!@bad, "$name log is clean") or diag(join("\n", @bad));
+}
 done_testing();
