@@ -260,6 +260,8 @@ void	 log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	 fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 void	 log_escape(const char *, char *, size_t);
+int	 log_enabled(int level);
+void	 log_write(const char *, size_t);
 
 /* http.c */
 int	 http_start(struct ecsd *);

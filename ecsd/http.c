@@ -35,7 +35,13 @@
 static void	 http_request_cb(struct evhttp_request *, void *);
 #define BATCH_MAX	1024	/* writes in one transaction at most */
 
-static void	 http_send(struct req *);
+/* Access lines of replies sent together, written at once. */
+struct logbatch {
+	char	 lb_data[16384];
+	size_t	 lb_len;
+};
+
+static void	 http_send(struct req *, struct logbatch *);
 static void	 req_free(struct req *);
 static int	 int_cmp(const void *, const void *);
 
@@ -492,7 +498,7 @@ http_send_now(struct req *rq)
 	if (store_in_tx(env->e_store) || !TAILQ_EMPTY(&env->e_pending))
 		TAILQ_INSERT_TAIL(&env->e_pending, rq, rq_entry);
 	else
-		http_send(rq);
+		http_send(rq, NULL);
 }
 
 static void	 http_notify_read(struct ecsd *);
@@ -511,8 +517,10 @@ http_commit_now(struct ecsd *env)
 {
 	struct req	*rq;
 	struct ivec	 pids;
+	struct logbatch	 lb;
 	enum ecs_err	 e = ECS_OK;
 
+	lb.lb_len = 0;
 	if (store_in_tx(env->e_store)) {
 		e = store_commit(env->e_store);
 		env->e_batches++;
@@ -533,8 +541,10 @@ http_commit_now(struct ecsd *env)
 			reply_text(rq, 503, "Storage unavailable, the change "
 			    "was not saved");
 		}
-		http_send(rq);
+		http_send(rq, &lb);
 	}
+	if (lb.lb_len > 0)
+		log_write(lb.lb_data, lb.lb_len);
 	/* Wake the waiters of participants that got events. */
 	memset(&pids, 0, sizeof(pids));
 	store_take_event_pids(env->e_store, &pids);
@@ -752,12 +762,92 @@ method_name(int m)
 	}
 }
 
+static char *
+put_str(char *p, const char *s)
+{
+	size_t	 n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *
+put_u64(char *p, uint64_t v)
+{
+	char	 t[24];
+	int	 i = 0;
+
+	do {
+		t[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	while (i > 0)
+		*p++ = t[--i];
+	return p;
+}
+
+/*
+ * The access line, as log_info("%s %s %s %s %d %.1fms") would print it,
+ * formatted by hand: written at once, or added to the batch lb.
+ */
 static void
-http_send(struct req *rq)
+access_log(struct req *rq, struct logbatch *lb)
 {
 	struct timespec	 now;
-	char		 len[32], path[512], who[32];
-	double		 ms;
+	char		 line[1024], path[512], *p = line;
+	int64_t		 ns, tenths;
+
+	if (!log_enabled(LOG_LVL_INFO))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ns = (int64_t)(now.tv_sec - rq->rq_start.tv_sec) * 1000000000 +
+	    (now.tv_nsec - rq->rq_start.tv_nsec);
+	tenths = ns < 0 ? 0 : (ns + 50000) / 100000;
+	log_escape(rq->rq_path ? rq->rq_path : "-", path, sizeof(path));
+	p = put_str(p, "ecsd: info: ");
+	p = put_str(p, rq->rq_peer);
+	if (rq->rq_admin)
+		p = put_str(p, " admin ");
+	else if (rq->rq_authed) {
+		p = put_str(p, " pid=");
+		if (rq->rq_caller.p_id < 0) {
+			*p++ = '-';
+			p = put_u64(p, -(uint64_t)rq->rq_caller.p_id);
+		} else
+			p = put_u64(p, (uint64_t)rq->rq_caller.p_id);
+		*p++ = ' ';
+	} else
+		p = put_str(p, " pid=- ");
+	p = put_str(p, rq->rq_mname);
+	*p++ = ' ';
+	p = put_str(p, path);
+	*p++ = ' ';
+	if (rq->rq_status < 0) {
+		*p++ = '-';
+		p = put_u64(p, -(uint64_t)rq->rq_status);
+	} else
+		p = put_u64(p, (uint64_t)rq->rq_status);
+	*p++ = ' ';
+	p = put_u64(p, (uint64_t)(tenths / 10));
+	*p++ = '.';
+	*p++ = (char)('0' + tenths % 10);
+	p = put_str(p, "ms\n");
+	if (lb == NULL) {
+		log_write(line, (size_t)(p - line));
+		return;
+	}
+	if (lb->lb_len + (size_t)(p - line) > sizeof(lb->lb_data)) {
+		log_write(lb->lb_data, lb->lb_len);
+		lb->lb_len = 0;
+	}
+	memcpy(lb->lb_data + lb->lb_len, line, (size_t)(p - line));
+	lb->lb_len += (size_t)(p - line);
+}
+
+static void
+http_send(struct req *rq, struct logbatch *lb)
+{
+	char		 len[32];
 	size_t		 n = evbuffer_get_length(rq->rq_body);
 
 	if (rq->rq_status == 0)
@@ -772,19 +862,7 @@ http_send(struct req *rq)
 	if (rq->rq_head)
 		evbuffer_drain(rq->rq_body, n);
 	evhttp_send_reply(rq->rq_http, rq->rq_status, NULL, rq->rq_body);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (double)(now.tv_sec - rq->rq_start.tv_sec) * 1e3 +
-	    (double)(now.tv_nsec - rq->rq_start.tv_nsec) / 1e6;
-	log_escape(rq->rq_path ? rq->rq_path : "-", path, sizeof(path));
-	if (rq->rq_admin)
-		snprintf(who, sizeof(who), "admin");
-	else if (rq->rq_authed)
-		snprintf(who, sizeof(who), "pid=%lld",
-		    (long long)rq->rq_caller.p_id);
-	else
-		snprintf(who, sizeof(who), "pid=-");
-	log_info("%s %s %s %s %d %.1fms", rq->rq_peer, who, rq->rq_mname,
-	    path, rq->rq_status, ms);
+	access_log(rq, lb);
 	req_free(rq);
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ecsd.h"
 
@@ -17,6 +18,35 @@ void
 log_init(int level)
 {
 	log_level = level;
+}
+
+/* Whether lines of level are logged. */
+int
+log_enabled(int level)
+{
+	return log_level >= level;
+}
+
+/*
+ * Write preformatted log lines (each "ecsd: level: text\n") at once:
+ * the access lines of a batch of replies go out in one write(2).
+ */
+void
+log_write(const char *s, size_t n)
+{
+	int	 saved = errno;
+	ssize_t	 w;
+
+	while (n > 0) {
+		if ((w = write(STDERR_FILENO, s, n)) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	errno = saved;
 }
 
 static void
