@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
@@ -847,17 +848,24 @@ access_log(struct req *rq, struct logbatch *lb)
 static void
 http_send(struct req *rq, struct logbatch *lb)
 {
-	char		 len[32];
-	size_t		 n = evbuffer_get_length(rq->rq_body);
+	char		 len[32], date[64];
+	size_t		 n;
 
 	if (rq->rq_status == 0)
 		reply_text(rq, 500, "Internal error: no reply");
 	n = evbuffer_get_length(rq->rq_body);
+	/* No handler sets Content-Length: added here, nothing to remove. */
 	if (rq->rq_status != 304 || n > 0) {
-		snprintf(len, sizeof(len), "%zu", n);
-		evhttp_remove_header(evhttp_request_get_output_headers(
-		    rq->rq_http), "Content-Length");
+		*put_u64(len, n) = '\0';
 		reply_add_header(rq, "Content-Length", len);
+	}
+	/*
+	 * The Date evhttp would add to an HTTP/1.1 answer (in the same
+	 * place, last), without its gmtime_r and printf.
+	 */
+	if (rq->rq_http->major == 1 && rq->rq_http->minor >= 1) {
+		util_http_date(time(NULL), date, sizeof(date));
+		reply_add_header(rq, "Date", date);
 	}
 	if (rq->rq_head)
 		evbuffer_drain(rq->rq_body, n);

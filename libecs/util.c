@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,15 +136,71 @@ static const char *const months[] = {
 	"Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
 };
 
+static char *
+put2(char *p, int v)
+{
+	*p++ = (char)('0' + v / 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
+/*
+ * RFC 1123 date, as strftime would give it; computed from the days since
+ * the epoch (civil calendar arithmetic), without gmtime_r's locking.
+ */
 void
 util_http_date(time_t t, char *out, size_t len)
 {
 	struct tm	 tm;
+	char		 b[32], *p = b;
+	int64_t		 days, secs, z, era, doe, yoe, y, doy, mp, d, m;
+	size_t		 n;
 
-	gmtime_r(&t, &tm);
-	snprintf(out, len, "%s, %02d %s %04d %02d:%02d:%02d GMT",
-	    wdays[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
-	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (len == 0)
+		return;
+	if (t < 0 || (int64_t)t > INT64_C(253402300799)) {	/* 9999 */
+		gmtime_r(&t, &tm);
+		snprintf(out, len, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+		    wdays[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+		    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		return;
+	}
+	days = (int64_t)t / 86400;
+	secs = (int64_t)t % 86400;
+	z = days + 719468;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	memcpy(p, wdays[(days + 4) % 7], 3);	/* 1970-01-01: Thursday */
+	p += 3;
+	*p++ = ',';
+	*p++ = ' ';
+	p = put2(p, (int)d);
+	*p++ = ' ';
+	memcpy(p, months[m - 1], 3);
+	p += 3;
+	*p++ = ' ';
+	p = put2(p, (int)(y / 100));
+	p = put2(p, (int)(y % 100));
+	*p++ = ' ';
+	p = put2(p, (int)(secs / 3600));
+	*p++ = ':';
+	p = put2(p, (int)(secs / 60 % 60));
+	*p++ = ':';
+	p = put2(p, (int)(secs % 60));
+	memcpy(p, " GMT", 4);
+	p += 4;
+	n = (size_t)(p - b);
+	if (n >= len)
+		n = len - 1;
+	memcpy(out, b, n);
+	out[n] = '\0';
 }
 
 static int
