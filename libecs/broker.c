@@ -217,6 +217,38 @@ addr_comm(void *arg, const char *tok)
 	return ivec_push_unique(&ac->ac_cids, cid);
 }
 
+/*
+ * Whether participant pid is a member of community cid: one lookup on the
+ * (participant, community) index per community, remembered in yes and no.
+ * (Listing all of the sender's communities sorted them on every message.)
+ */
+static enum ecs_err
+member_of(struct store *s, int64_t pid, int64_t cid, struct ivec *yes,
+    struct ivec *no, int *in)
+{
+	int64_t		 mid;
+	enum ecs_err	 e;
+
+	if (ivec_has(yes, cid)) {
+		*in = 1;
+		return ECS_OK;
+	}
+	if (ivec_has(no, cid)) {
+		*in = 0;
+		return ECS_OK;
+	}
+	e = store_member_mid(s, pid, cid, &mid);
+	if (e == ECS_OK) {
+		*in = 1;
+		return ivec_push(yes, cid);
+	}
+	if (e == ECS_ENOTFOUND) {
+		*in = 0;
+		return ivec_push(no, cid);
+	}
+	return e;
+}
+
 /* Work out the receiver memberships of a create or update (6.3, 7.2). */
 static enum ecs_err
 address(struct store *s, const struct ecs_participant *snd,
@@ -224,14 +256,15 @@ address(struct store *s, const struct ecs_participant *snd,
     struct ecs_error *err)
 {
 	struct addr_ctx	 ac;
-	struct ivec	 mine, mids, pids, acids, apids;
+	struct ivec	 mine, notmine, mids, pids, acids, apids;
 	int64_t		 cid, pid;
 	size_t		 i, j;
-	int		 usable = 0;
+	int		 usable = 0, in = 0;
 	enum ecs_err	 e;
 
 	memset(&ac, 0, sizeof(ac));
 	memset(&mine, 0, sizeof(mine));
+	memset(&notmine, 0, sizeof(notmine));
 	memset(&acids, 0, sizeof(acids));
 	memset(&apids, 0, sizeof(apids));
 	ac.ac_store = s;
@@ -259,19 +292,17 @@ address(struct store *s, const struct ecs_participant *snd,
 			goto done;
 		}
 	}
-	if ((e = store_participant_cids(s, snd->p_id, &mine)) != ECS_OK) {
-		e = store_fail(err, e);
-		goto done;
-	}
 	for (i = 0; e == ECS_OK && i < ac.ac_mids.iv_n; i++) {
-		if (!ivec_has(&mine, acids.iv_v[i]))
+		if ((e = member_of(s, snd->p_id, acids.iv_v[i], &mine,
+		    &notmine, &in)) != ECS_OK || !in)
 			continue;
 		usable = 1;
 		e = route_add(rt, ac.ac_mids.iv_v[i], apids.iv_v[i]);
 	}
 	for (i = 0; e == ECS_OK && i < ac.ac_cids.iv_n; i++) {
 		cid = ac.ac_cids.iv_v[i];
-		if (!ivec_has(&mine, cid))
+		if ((e = member_of(s, snd->p_id, cid, &mine, &notmine,
+		    &in)) != ECS_OK || !in)
 			continue;
 		usable = 1;
 		if ((e = ivec_push_unique(&rt->rt_cids, cid)) != ECS_OK)
@@ -297,6 +328,7 @@ done:
 	ivec_free(&ac.ac_mids);
 	ivec_free(&ac.ac_cids);
 	ivec_free(&mine);
+	ivec_free(&notmine);
 	ivec_free(&acids);
 	ivec_free(&apids);
 	return e;
