@@ -555,7 +555,7 @@ broker_msg_find(struct store *s, const struct ecs_resource *r,
 /* The caller's links of a message (for the receiver headers). */
 static enum ecs_err
 caller_links(struct store *s, int64_t caller, const struct ecs_msg *m,
-    struct ecs_linkv *out)
+    struct ecs_linkv *out, int64_t *others)
 {
 	struct ecs_linkv	 all;
 	enum ecs_err		 e;
@@ -568,6 +568,8 @@ caller_links(struct store *s, int64_t caller, const struct ecs_msg *m,
 	for (i = 0; i < all.lv_n; i++)
 		if (all.lv_v[i].l_pid == caller)
 			all.lv_v[out->lv_n++] = all.lv_v[i];
+	if (others != NULL)
+		*others = (int64_t)(all.lv_n - out->lv_n);
 	out->lv_v = all.lv_v;
 	if (out->lv_n == 0) {
 		free(all.lv_v);
@@ -607,7 +609,8 @@ broker_msg_show(struct store *s, const struct ecs_participant *c,
 
 	memset(v, 0, sizeof(*v));
 	if ((e = store_msg_get(s, id, &v->v_msg)) != ECS_OK ||
-	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links)) != ECS_OK) {
+	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links, NULL)) !=
+	    ECS_OK) {
 		broker_view_clear(v);
 		return store_fail(err, e);
 	}
@@ -710,11 +713,13 @@ done:
 /*
  * Remove the caller's links (those in lv when the caller knows them, by
  * primary key; otherwise all of pid's); dispose of a message nobody holds
- * any more (6.7).
+ * any more (6.7). others: the links of the message that are not the
+ * caller's, as read in this transaction along with lv (caller_links), or
+ * -1 to ask the store.
  */
 static enum ecs_err
 delete_as_receiver(struct store *s, const struct ecs_resource *r,
-    int64_t pid, int64_t id, const struct ecs_linkv *lv)
+    int64_t pid, int64_t id, const struct ecs_linkv *lv, int64_t others)
 {
 	size_t		 i;
 	int		 left;
@@ -724,7 +729,11 @@ delete_as_receiver(struct store *s, const struct ecs_resource *r,
 		e = store_links_delete_pid(s, id, pid);
 	for (i = 0; lv != NULL && e == ECS_OK && i < lv->lv_n; i++)
 		e = store_link_delete(s, lv->lv_v[i].l_mid, id);
-	if (e != ECS_OK || (e = store_msg_has_links(s, id, &left)) != ECS_OK)
+	if (e != ECS_OK)
+		return e;
+	if (lv != NULL && others >= 0)
+		left = others > 0;
+	else if ((e = store_msg_has_links(s, id, &left)) != ECS_OK)
 		return e;
 	if (!left && !r->r_postroute)
 		return store_msg_dispose(s, id);
@@ -751,20 +760,22 @@ broker_msg_delete(struct store *s, const struct ecs_participant *c,
     const struct ecs_resource *r, int64_t id, const char *idtext, time_t now,
     struct ecs_view *v, struct ecs_error *err)
 {
+	int64_t		 others;
 	enum ecs_err	 e;
 	int		 expired;
 
 	memset(v, 0, sizeof(*v));
 	if ((e = store_msg_get(s, id, &v->v_msg)) != ECS_OK ||
-	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links)) != ECS_OK) {
+	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links, &others)) !=
+	    ECS_OK) {
 		broker_view_clear(v);
 		return store_fail(err, e);
 	}
 	v->v_found = 1;
 	if (v->v_links.lv_n > 0) {
 		if ((e = token_expired(s, r, c, v, now, &expired)) != ECS_OK ||
-		    (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links)) !=
-		    ECS_OK) {
+		    (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links,
+		    others)) != ECS_OK) {
 			broker_view_clear(v);
 			return store_fail(err, e);
 		}
@@ -795,7 +806,7 @@ broker_queue(struct store *s, const struct ecs_participant *c,
     const struct ecs_resource *r, int lifo, int pop, struct ecs_view *v,
     struct ecs_error *err)
 {
-	int64_t		 id;
+	int64_t		 id, others;
 	enum ecs_err	 e;
 
 	memset(v, 0, sizeof(*v));
@@ -804,13 +815,14 @@ broker_queue(struct store *s, const struct ecs_participant *c,
 	if (id == 0)
 		return ECS_OK;
 	if ((e = store_msg_get(s, id, &v->v_msg)) != ECS_OK ||
-	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links)) != ECS_OK) {
+	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links, &others)) !=
+	    ECS_OK) {
 		broker_view_clear(v);
 		return store_fail(err, e);
 	}
 	v->v_found = 1;
-	if (pop && (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links)) !=
-	    ECS_OK) {
+	if (pop && (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links,
+	    others)) != ECS_OK) {
 		broker_view_clear(v);
 		return store_fail(err, e);
 	}
@@ -1029,7 +1041,7 @@ broker_participant_reset(struct store *s, int64_t pid)
 	for (i = 0; e == ECS_OK && i < msgs.iv_n; i++) {
 		e = store_msg_resource(s, msgs.iv_v[i], &r, &removed);
 		if (e == ECS_OK)
-			e = delete_as_receiver(s, &r, pid, msgs.iv_v[i], NULL);
+			e = delete_as_receiver(s, &r, pid, msgs.iv_v[i], NULL, -1);
 	}
 	msgs.iv_n = 0;
 	if (e == ECS_OK)
