@@ -350,7 +350,7 @@ authn_participant(struct req *rq, int flags)
 		if (strcmp(rq->rq_caller.p_ptype, "sub") != 0)
 			return fail401(rq, "Subparticipant-Cookie: %s\" is not "
 			    "assigned any subparticipant", v);
-		snprintf(rq->rq_authid, sizeof(rq->rq_authid), "%s", v);
+		util_strlcpy(rq->rq_authid, v, sizeof(rq->rq_authid));
 	} else if (basic != NULL && !(trusted && id != NULL && !util_blank(id))) {
 		/* A front end that authenticated says so in X-EcsAuthId. */
 		if (authn_basic(rq, basic + 6) != 0)
@@ -367,7 +367,7 @@ authn_participant(struct req *rq, int flags)
 		if (strcmp(rq->rq_caller.p_ptype, "anonym") != 0)
 			return fail401(rq, "Cookie: %s\" is not assigned any "
 			    "anonymous participant", v);
-		snprintf(rq->rq_authid, sizeof(rq->rq_authid), "%s", v);
+		util_strlcpy(rq->rq_authid, v, sizeof(rq->rq_authid));
 	} else {
 		if (id != NULL && !trusted) {
 			log_warnx("X-EcsAuthId from untrusted address %s "
@@ -383,7 +383,7 @@ authn_participant(struct req *rq, int flags)
 		if (identity(rq, id, &pid) != 0)
 			return fail401(rq, "No \"X-EcsAuthId: %s\" identity "
 			    "found", id);
-		snprintf(rq->rq_authid, sizeof(rq->rq_authid), "%s", id);
+		util_strlcpy(rq->rq_authid, id, sizeof(rq->rq_authid));
 	}
 	rq->rq_authed = 1;
 	if ((flags & AUTHN_TTL) &&

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ecsd.h"
+#include "util.h"
 
 static size_t
 cache_hash(const char *a, const char *b)
@@ -61,7 +62,7 @@ cache_identity(struct ecsd *env, const char *name, struct ecs_participant *p)
 		return e;
 	if (strlen(name) < sizeof(ic->ic_name)) {
 		ic->ic_gen = gen;
-		snprintf(ic->ic_name, sizeof(ic->ic_name), "%s", name);
+		util_strlcpy(ic->ic_name, name, sizeof(ic->ic_name));
 		ic->ic_p = *p;
 	}
 	return ECS_OK;
@@ -74,9 +75,12 @@ cache_resource(struct ecsd *env, const char *ns, const char *name,
 	struct rescache_ent	*rc;
 	uint64_t		 gen = store_generation(env->e_store) + 1;
 	char			 key[260];
+	size_t			 n;
 	enum ecs_err		 e;
 
-	if ((size_t)snprintf(key, sizeof(key), "%s/%s", ns, name) >=
+	n = util_append(key, sizeof(key), 0, ns, strlen(ns));
+	n = util_append(key, sizeof(key), n, "/", 1);
+	if (util_append(key, sizeof(key), n, name, strlen(name)) >=
 	    sizeof(key))
 		return store_resource_find(env->e_store, ns, name, r);
 	rc = &env->e_cache->lc_res[cache_hash(ns, name)];
@@ -87,7 +91,7 @@ cache_resource(struct ecsd *env, const char *ns, const char *name,
 	if ((e = store_resource_find(env->e_store, ns, name, r)) != ECS_OK)
 		return e;
 	rc->rc_gen = gen;
-	snprintf(rc->rc_key, sizeof(rc->rc_key), "%s", key);
+	util_strlcpy(rc->rc_key, key, sizeof(rc->rc_key));
 	rc->rc_r = *r;
 	return ECS_OK;
 }

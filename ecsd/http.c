@@ -64,10 +64,22 @@ req_header_list(struct req *rq, const char *name)
 	    rq->rq_http);
 	struct evkeyval		*kv;
 	struct buf		 b;
+	const char		*first = NULL;
 	int			 n = 0;
 
 	if (rq->rq_nscratch == REQ_SCRATCH)
 		return req_header(rq, name);
+	/* Mostly there is one instance or none: one pass finds out. */
+	TAILQ_FOREACH(kv, hs, next) {
+		if (strcasecmp(kv->key, name) != 0)
+			continue;
+		if (n++ > 0)
+			break;
+		first = kv->value;
+	}
+	if (n <= 1)
+		return first;
+	n = 0;
 	buf_init(&b, 0);
 	TAILQ_FOREACH(kv, hs, next) {
 		if (strcasecmp(kv->key, name) != 0)
@@ -75,10 +87,6 @@ req_header_list(struct req *rq, const char *name)
 		if (n++ > 0)
 			buf_addc(&b, ',');
 		buf_adds(&b, kv->value);
-	}
-	if (n <= 1) {
-		buf_free(&b);
-		return req_header(rq, name);
 	}
 	if (b.b_err) {
 		buf_free(&b);
@@ -99,17 +107,17 @@ reply_add_header(struct req *rq, const char *name, const char *value)
 static void
 set_ctype(struct req *rq, const char *ctype)
 {
-	char	 buf[512];
-	const char *p;
-	int	 has = 0;
+	char		 buf[512];
+	const char	*p;
+	size_t		 n;
 
 	for (p = ctype; *p != '\0'; p++)
-		if (strncasecmp(p, "charset", 7) == 0)
-			has = 1;
-	if (has)
-		snprintf(buf, sizeof(buf), "%s", ctype);
-	else
-		snprintf(buf, sizeof(buf), "%s; charset=utf-8", ctype);
+		if ((*p == 'c' || *p == 'C') &&
+		    strncasecmp(p, "charset", 7) == 0)
+			break;
+	n = util_strlcpy(buf, ctype, sizeof(buf));
+	if (*p == '\0')
+		util_append(buf, sizeof(buf), n, "; charset=utf-8", 15);
 	reply_add_header(rq, "Content-Type", buf);
 }
 
@@ -260,7 +268,7 @@ req_base_url(struct req *rq, char *out, size_t len)
 	if (!host_ok(host))
 		host = rq->rq_tls ? rq->rq_env->e_bound_tls :
 		    rq->rq_env->e_bound;
-	snprintf(h, sizeof(h), "%s", host);
+	util_strlcpy(h, host, sizeof(h));
 	n = strlen(h);
 	if (strcmp(scheme, "http") == 0 && n > 3 &&
 	    strcmp(h + n - 3, ":80") == 0)
@@ -268,7 +276,9 @@ req_base_url(struct req *rq, char *out, size_t len)
 	else if (strcmp(scheme, "https") == 0 && n > 4 &&
 	    strcmp(h + n - 4, ":443") == 0)
 		h[n - 4] = '\0';
-	snprintf(out, len, "%s://%s", scheme, h);
+	n = util_append(out, len, 0, scheme, strlen(scheme));
+	n = util_append(out, len, n, "://", 3);
+	util_append(out, len, n, h, strlen(h));
 }
 
 /*
@@ -939,8 +949,8 @@ http_request_cb(struct evhttp_request *r, void *arg)
 	rq->rq_head = rq->rq_method == EVHTTP_REQ_HEAD;
 	if (rq->rq_conn != NULL) {
 		evhttp_connection_get_peer(rq->rq_conn, &peer, &port);
-		snprintf(rq->rq_peer, sizeof(rq->rq_peer), "%s",
-		    peer ? peer : "-");
+		util_strlcpy(rq->rq_peer, peer ? peer : "-",
+		    sizeof(rq->rq_peer));
 		evhttp_connection_set_closecb(rq->rq_conn, http_closecb, env);
 		rq->rq_tls = tls_is_tls(rq->rq_conn);
 	}

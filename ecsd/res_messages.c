@@ -133,7 +133,8 @@ msg_create(struct req *rq, const struct ecs_resource *r)
 	struct ecs_post		 p;
 	struct ecs_error	 err;
 	struct ecs_msg		 m;
-	char			 base[300], loc[600];
+	char			 base[300], loc[600], idt[24];
+	size_t			 n, k;
 	int64_t			 id;
 	enum ecs_err		 e;
 
@@ -149,8 +150,15 @@ msg_create(struct req *rq, const struct ecs_resource *r)
 	}
 	http_end_write(rq, 1);
 	req_base_url(rq, base, sizeof(base));
-	snprintf(loc, sizeof(loc), "%s/%s/%s/%" PRId64, base, r->r_ns,
-	    r->r_name, id);
+	/* base/ns/name/id, as snprintf would put it, without the printf. */
+	n = util_append(loc, sizeof(loc), 0, base, strlen(base));
+	n = util_append(loc, sizeof(loc), n, "/", 1);
+	n = util_append(loc, sizeof(loc), n, r->r_ns, strlen(r->r_ns));
+	n = util_append(loc, sizeof(loc), n, "/", 1);
+	n = util_append(loc, sizeof(loc), n, r->r_name, strlen(r->r_name));
+	n = util_append(loc, sizeof(loc), n, "/", 1);
+	k = util_i64toa(id, idt);
+	util_append(loc, sizeof(loc), n, idt, k);
 	reply_add_header(rq, "Location", loc);
 	if (is_auths(r) && store_msg_get(env->e_store, id, &m) == ECS_OK) {
 		reply(rq, 201, "application/json", m.m_body, m.m_len);

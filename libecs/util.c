@@ -383,3 +383,48 @@ util_streq_ct(const char *a, const char *b)
 		d |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
 	return d == 0 && la == lb;
 }
+
+size_t
+util_strlcpy(char *out, const char *s, size_t len)
+{
+	size_t	 n = strlen(s);
+
+	if (len > 0) {
+		size_t	 k = n < len - 1 ? n : len - 1;
+
+		memcpy(out, s, k);
+		out[k] = '\0';
+	}
+	return n;
+}
+
+size_t
+util_append(char *out, size_t len, size_t pos, const char *s, size_t n)
+{
+	if (len > 0 && pos < len) {
+		size_t	 k = n < len - 1 - pos ? n : len - 1 - pos;
+
+		memcpy(out + pos, s, k);
+		out[pos + k] = '\0';
+	}
+	return pos + n;
+}
+
+size_t
+util_i64toa(int64_t v, char *out)
+{
+	char		 t[24];
+	uint64_t	 u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	size_t		 i = 0, n = 0;
+
+	do {
+		t[i++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u > 0);
+	if (v < 0)
+		out[n++] = '-';
+	while (i > 0)
+		out[n++] = t[--i];
+	out[n] = '\0';
+	return n;
+}

@@ -35,6 +35,17 @@ int	 util_parse_iso8601(const char *, time_t *);
 void	 util_hex(const unsigned char *, size_t, char *);
 /* Does the media type (parameters ignored, case-insensitive) name JSON? */
 int	 util_is_json_type(const char *);
+/* snprintf(out, len, "%s", s) without the printf: returns strlen(s). */
+size_t	 util_strlcpy(char *out, const char *s, size_t len);
+/*
+ * Put the n bytes of s at out + pos (out has len bytes and stays NUL
+ * terminated, truncated as snprintf would); returns pos + n, the length
+ * the whole string would have.
+ */
+size_t	 util_append(char *out, size_t len, size_t pos, const char *s,
+	    size_t n);
+/* Decimal text of v into out (>= 21 bytes, NUL terminated); its length. */
+size_t	 util_i64toa(int64_t, char *out);
 /* Constant-time comparison of two strings; 1 if equal. */
 int	 util_streq_ct(const char *, const char *);
 
