@@ -216,6 +216,9 @@ struct ecsd {
 	struct event		*e_gc;
 	struct reqlist		 e_pending;	/* replies waiting for commit */
 	struct reqlist		 e_waiters;	/* parked /sys/events/fifo */
+	struct reqlist		 e_reqpool;	/* freed requests for reuse */
+	int			 e_nreqpool;
+	int			 e_reqpool_max;	/* 0 once stopping */
 	int			 e_nwaiters;
 	struct authn_state	 e_authn;
 	struct lookup_cache	*e_cache;
