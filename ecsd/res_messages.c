@@ -37,11 +37,20 @@ selector(struct req *rq)
 	return 'r';
 }
 
+/* "id-version-updated", as snprintf would put it, without the printf. */
 static void
 etag_of(const struct ecs_msg *m, char *out, size_t len)
 {
-	snprintf(out, len, "\"%" PRId64 "-%" PRId64 "-%lld\"", m->m_id,
-	    m->m_version, (long long)m->m_updated);
+	char	 t[24];
+	size_t	 n;
+
+	n = util_append(out, len, 0, "\"", 1);
+	n = util_append(out, len, n, t, util_i64toa(m->m_id, t));
+	n = util_append(out, len, n, "-", 1);
+	n = util_append(out, len, n, t, util_i64toa(m->m_version, t));
+	n = util_append(out, len, n, "-", 1);
+	n = util_append(out, len, n, t, util_i64toa((int64_t)m->m_updated, t));
+	util_append(out, len, n, "\"", 1);
 }
 
 /* The receiver headers of 6.5: parallel lists, pairs without a sender mid
@@ -50,6 +59,7 @@ static void
 receiver_headers(struct req *rq, const struct ecs_linkv *lv)
 {
 	struct buf	 cids, snds;
+	char		 t[24];
 	size_t		 i;
 
 	buf_init(&cids, 0);
@@ -57,10 +67,12 @@ receiver_headers(struct req *rq, const struct ecs_linkv *lv)
 	for (i = 0; i < lv->lv_n; i++) {
 		if (lv->lv_v[i].l_sender_mid < 0)
 			continue;
-		buf_printf(&cids, "%s%" PRId64, cids.b_len ? "," : "",
-		    lv->lv_v[i].l_cid);
-		buf_printf(&snds, "%s%" PRId64, snds.b_len ? "," : "",
-		    lv->lv_v[i].l_sender_mid);
+		if (cids.b_len > 0)
+			buf_addc(&cids, ',');
+		buf_add(&cids, t, util_i64toa(lv->lv_v[i].l_cid, t));
+		if (snds.b_len > 0)
+			buf_addc(&snds, ',');
+		buf_add(&snds, t, util_i64toa(lv->lv_v[i].l_sender_mid, t));
 	}
 	if (cids.b_len > 0) {
 		reply_add_header(rq, "X-EcsReceiverCommunities", buf_str(&cids));
