@@ -269,12 +269,18 @@ jw_arr_close(struct jw *w)
 static void
 jw_quote(struct jw *w, const char *s, size_t n)
 {
-	size_t		 i;
+	size_t		 i, run = 0;
 	unsigned char	 c;
 
 	buf_addc(w->jw_buf, '"');
+	/* Runs of bytes that need no escape go in with one buf_add. */
 	for (i = 0; i < n; i++) {
 		c = (unsigned char)s[i];
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (i > run)
+			buf_add(w->jw_buf, s + run, i - run);
+		run = i + 1;
 		switch (c) {
 		case '"':
 			buf_add(w->jw_buf, "\\\"", 2);
@@ -292,12 +298,11 @@ jw_quote(struct jw *w, const char *s, size_t n)
 			buf_add(w->jw_buf, "\\t", 2);
 			break;
 		default:
-			if (c < 0x20)
-				buf_printf(w->jw_buf, "\\u%04x", c);
-			else
-				buf_addc(w->jw_buf, (char)c);
+			buf_printf(w->jw_buf, "\\u%04x", c);
 		}
 	}
+	if (n > run)
+		buf_add(w->jw_buf, s + run, n - run);
 	buf_addc(w->jw_buf, '"');
 }
 
@@ -330,8 +335,10 @@ jw_str(struct jw *w, const char *s)
 void
 jw_int(struct jw *w, int64_t v)
 {
+	char	 t[24];
+
 	jw_pre(w);
-	buf_printf(w->jw_buf, "%" PRId64, v);
+	buf_add(w->jw_buf, t, util_i64toa(v, t));
 }
 
 void
