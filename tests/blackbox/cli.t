@@ -110,6 +110,14 @@ EOF
 	my $r = run('--config', $ok, '-n', '-o', 'max_body=4096', '-D', "$TMP/x", '-l', '127.0.0.1:0');
 	is($r->{exit}, 0, '-o, -D, -l with -n: exit 0') or diag($r->{all});
 	ok(!-e "$TMP/x/ecsd.db", '-n does not create a database');
+	if (Ecsd::pg()) {
+		my $db = Ecsd::pg_createdb();
+		$r = run('-c', $ok, '-n', Ecsd::store_options($db));
+		is($r->{exit}, 0, '-n with store = postgresql: exit 0') or diag($r->{all});
+		chomp(my $n = Ecsd::pg_psql($db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"));
+		is($n, 0, '-n creates no tables in the PostgreSQL database');
+		Ecsd::pg_dropdb($db);
+	}
 
 	my @bad = (
 		[ 'badkey.conf', "listen = 127.0.0.1:0\n# c\nno_such_key = 1\n", 3 ],

@@ -47,7 +47,10 @@ if (!@files) {
 	}
 }
 
-my $dir = tempdir('ecsd-pg-XXXXXX', TMPDIR => 1, CLEANUP => 0);
+# As root the server runs as postgres, which must reach the directory: /tmp
+# does, whatever TMPDIR says.
+my $dir = $> == 0 ? tempdir('/tmp/ecsd-pg-XXXXXX', CLEANUP => 0) :
+    tempdir('ecsd-pg-XXXXXX', TMPDIR => 1, CLEANUP => 0);
 my $server_up = 0;
 my %running;		# pid => job
 
