@@ -2200,8 +2200,9 @@ resource_write(struct store *s, int64_t *id, const struct json *o,
 	struct ecs_resource	 r, other;
 	enum ecs_err		 e;
 	int			 create = *id == 0;
-	int			 req = F_NONBLANK | (create ? F_REQUIRED : 0);
+	int			 req;
 
+	req = F_NONBLANK | (create ? F_REQUIRED : 0);
 	if ((e = get_str(o, "namespace", req, &ns, err)) != ECS_OK ||
 	    (e = get_str(o, "name", req, &name, err)) != ECS_OK ||
 	    (e = get_bool(o, "postroute", &postroute, err)) != ECS_OK ||
@@ -2843,6 +2844,8 @@ store_identity_set_password(struct store *s, int64_t pid, const char *name,
 	struct dbst	*q;
 	enum ecs_err	 e;
 
+	/* Other nodes forget the credentials they verified. */
+	gen_bump(s);
 	if ((q = st(s, "UPDATE identities SET password = ? "
 	    "WHERE participant_id = ? AND name = ?")) == NULL)
 		return ECS_ESTORE;

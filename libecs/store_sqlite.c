@@ -43,7 +43,7 @@ struct sqlite_db {
 	struct db	 sd_db;		/* first: the driver's view */
 	sqlite3		*sd_h;
 	sqlite3_stmt	*sd_begin;
-	int		 sd_rc;		/* result of the last failed call */
+	int		 sd_rc;		/* the last failure */
 	struct ckpt	 sd_ckpt;
 };
 
@@ -57,8 +57,8 @@ struct sqlite_db {
 struct sqlite_st {
 	struct dbst	 ss_st;		/* first */
 	sqlite3_stmt	*ss_h;
-	int		 ss_rowid;	/* "RETURNING id" read from the rowid */
-	int		 ss_state;	/* 0: not run, 1: row given, 2: done */
+	int		 ss_rowid;	/* RETURNING id from the rowid */
+	int		 ss_state;	/* 0 not run, 1 row, 2 done */
 	int64_t		 ss_id;
 };
 
@@ -218,9 +218,10 @@ sq_prepare(struct db *d, const char *sql)
 {
 	struct sqlite_db	*sd = SDB(d);
 	struct sqlite_st	*ss;
-	size_t			 len = strlen(sql), rlen = strlen(RETURNING_ID);
+	size_t			 len, rlen = strlen(RETURNING_ID);
 	int			 rc;
 
+	len = strlen(sql);
 	if ((ss = calloc(1, sizeof(*ss))) == NULL) {
 		sd->sd_rc = SQLITE_NOMEM;
 		return NULL;
