@@ -86,6 +86,23 @@ struct pg_db {
 	time_t		 pd_retry;	/* no reconnection before */
 	char		*pd_dealloc;	/* "DEALLOCATE x;" for the next BEGIN */
 	size_t		 pd_dealloc_len;
+	int		 pd_pipe;	/* in pipeline mode */
+	int		 pd_npending;	/* sent, results not read yet */
+	enum ecs_err	 pd_pend_err;	/* a deferred statement failed */
+	int		 pd_doomed;	/* a RELEASE failed: only ROLLBACK */
+	int		 pd_broken;	/* connect again, as if it was lost */
+};
+
+/* What a statement is, from its first word. */
+enum pg_kind {
+	K_OTHER,
+	K_SELECT,
+	K_DML,		/* INSERT, UPDATE, DELETE */
+	K_SAVEPOINT,
+	K_RELEASE,
+	K_ROLLBACK_TO,
+	K_ROLLBACK,
+	K_COMMIT
 };
 
 struct pg_st {
@@ -93,7 +110,9 @@ struct pg_st {
 	char		*ps_sql;	/* translated */
 	char		 ps_name[24];
 	uint64_t	 ps_epoch;	/* prepared on this connection; 0 never */
-	int		 ps_select;	/* a query (SELECT ...), not a change */
+	enum pg_kind	 ps_kind;
+	int		 ps_defer;	/* may wait in the pipeline */
+	int		 ps_deferred;	/* sent in the pipeline, not read */
 	int		 ps_nparams;
 	struct pg_param	*ps_params;
 	Oid		*ps_types;	/* prepared with */
@@ -111,6 +130,7 @@ static void	pg_close(struct db *);
 static void	pg_finalize(struct dbst *);
 static int	pg_in_tx(struct db *);
 static enum ecs_err pg_enter(struct pg_db *);
+static enum pg_kind pg_kind(const char *);
 
 /* --- errors ------------------------------------------------------------- */
 
@@ -221,6 +241,164 @@ pg_count(struct pg_db *pd, PGresult *res)
 		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
 }
 
+/* --- the pipeline ------------------------------------------------------------ */
+
+/*
+ * Inside a transaction, statements whose results nobody reads (SAVEPOINT,
+ * the writes of pg_deferrable without RETURNING, pg_notify) are not waited
+ * for: they go to the server in one write with the next statement that is
+ * (libpq's pipeline mode), and their results are read before its. A
+ * failure among them is the failure of that statement; RELEASE and COMMIT
+ * are such statements, so a request learns of its failures before it
+ * ends. d_changes reads them too.
+ */
+#define PG_PIPE_MAX	64	/* then read the results anyway */
+
+/* In pipeline mode, entering it when a transaction is open; 0 if not. */
+static int
+pg_pipe_enter(struct pg_db *pd)
+{
+	if (pd->pd_pipe)
+		return 1;
+	if (PQtransactionStatus(pd->pd_conn) != PQTRANS_INTRANS ||
+	    PQenterPipelineMode(pd->pd_conn) != 1)
+		return 0;
+	pd->pd_pipe = 1;
+	return 1;
+}
+
+/*
+ * After the sync: read the results of the deferred statements, then the
+ * one of the statement sent last (when mine is not NULL), then the sync,
+ * and leave pipeline mode. The first failure is the result.
+ */
+static enum ecs_err
+pg_collect(struct pg_db *pd, PGresult **mine)
+{
+	PGconn		*c = pd->pd_conn;
+	PGresult	*r;
+	int		 n = pd->pd_npending + (mine != NULL), i, extra;
+	enum ecs_err	 e = ECS_OK;
+
+	if (mine != NULL)
+		*mine = NULL;
+	pd->pd_npending = 0;
+	for (i = 0; i < n; i++) {
+		if ((r = PQgetResult(c)) == NULL)
+			goto broken;
+		switch (PQresultStatus(r)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			pg_count(pd, r);
+			if (mine != NULL && i == n - 1 && e == ECS_OK) {
+				*mine = r;
+				r = NULL;
+			}
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			break;
+		default:
+			if (e == ECS_OK)
+				e = pg_fail(pd, r);
+			break;
+		}
+		PQclear(r);
+		/* A statement's results end with a NULL. */
+		for (extra = 0; (r = PQgetResult(c)) != NULL; extra++) {
+			PQclear(r);
+			if (extra > 8)
+				goto broken;
+		}
+		if (PQstatus(c) == CONNECTION_BAD)
+			goto broken;
+	}
+	r = PQgetResult(c);
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
+		PQclear(r);
+		goto broken;
+	}
+	PQclear(r);
+	if (PQexitPipelineMode(c) != 1)
+		goto broken;
+	pd->pd_pipe = 0;
+	return e;
+broken:
+	/* As good as a lost connection: a new one before the next batch. */
+	if (mine != NULL) {
+		PQclear(*mine);
+		*mine = NULL;
+	}
+	if (PQstatus(c) == CONNECTION_BAD)
+		return pg_fail(pd, NULL);
+	pd->pd_broken = 1;
+	pd->pd_lost_in_tx = pd->pd_was_in_tx;
+	return pg_fail_msg(pd, ECS_ESTORE, "PostgreSQL pipeline out of step");
+}
+
+/* Read what the deferred statements did. */
+static enum ecs_err
+pg_flush(struct pg_db *pd)
+{
+	if (!pd->pd_pipe)
+		return ECS_OK;
+	if (PQpipelineSync(pd->pd_conn) != 1)
+		return pg_fail(pd, NULL);
+	return pg_collect(pd, NULL);
+}
+
+/*
+ * Whether a statement of kind may run now. After a failed RELEASE a
+ * request believes in changes that are gone: the batch may only roll back.
+ * A deferred statement's failure that d_changes found is reported by the
+ * next statement, unless it rolls back.
+ */
+static enum ecs_err
+pg_admit(struct pg_db *pd, enum pg_kind kind)
+{
+	if (pd->pd_doomed && kind != K_ROLLBACK)
+		return pg_fail_msg(pd, ECS_ESTORE, "the transaction failed: "
+		    "a savepoint could not be released");
+	if (pd->pd_pend_err != ECS_OK && kind != K_ROLLBACK &&
+	    kind != K_ROLLBACK_TO) {
+		pd->pd_err = pd->pd_pend_err;	/* pd_msg still says why */
+		pd->pd_pend_err = ECS_OK;
+		return pd->pd_err;
+	}
+	return pg_enter(pd);
+}
+
+/*
+ * After a statement of kind ran (e its result, res its rows): what it
+ * means for the transaction. A COMMIT of a transaction in which a
+ * statement failed rolls back, without an error: that is a failure here.
+ */
+static enum ecs_err
+pg_done(struct pg_db *pd, enum pg_kind kind, enum ecs_err e, PGresult *res)
+{
+	if (e == ECS_OK && kind == K_COMMIT && res != NULL &&
+	    strcmp(PQcmdStatus(res), "COMMIT") != 0)
+		e = pg_fail_msg(pd, ECS_ESTORE, "the transaction was rolled "
+		    "back: a statement in it failed");
+	switch (kind) {
+	case K_RELEASE:
+		if (e != ECS_OK)
+			pd->pd_doomed = 1;
+		break;
+	case K_ROLLBACK_TO:
+		if (e == ECS_OK)
+			pd->pd_pend_err = ECS_OK;
+		break;
+	case K_ROLLBACK:
+	case K_COMMIT:
+		pd->pd_pend_err = ECS_OK;
+		pd->pd_doomed = 0;
+		break;
+	default:
+		break;
+	}
+	return e;
+}
+
 /* --- plain commands --------------------------------------------------------- */
 
 static enum ecs_err
@@ -230,24 +408,33 @@ pg_exec(struct db *db, const char *sql)
 	PGresult	*res;
 	enum ecs_err	 e = ECS_OK;
 
-	if (pd->pd_lost_in_tx && strcmp(sql, "ROLLBACK") == 0) {
+	enum pg_kind	 kind = pg_kind(sql);
+
+	if (pd->pd_lost_in_tx && kind == K_ROLLBACK) {
 		/* The server rolled it back when the connection went. */
 		pd->pd_lost_in_tx = pd->pd_was_in_tx = 0;
-		return ECS_OK;
+		pd->pd_npending = pd->pd_pipe = 0;
+		return pg_done(pd, kind, ECS_OK, NULL);
 	}
-	if ((e = pg_enter(pd)) != ECS_OK)
+	if ((e = pg_admit(pd, kind)) != ECS_OK)
 		return e;
+	/* Deferred failures do not matter to a ROLLBACK. */
+	if ((e = pg_flush(pd)) != ECS_OK && (kind != K_ROLLBACK ||
+	    PQstatus(pd->pd_conn) == CONNECTION_BAD))
+		return pg_done(pd, kind, e, NULL);
 	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
-		return pg_fail(pd, NULL);
+		return pg_done(pd, kind, pg_fail(pd, NULL), NULL);
 	switch (PQresultStatus(res)) {
 	case PGRES_COMMAND_OK:
 	case PGRES_TUPLES_OK:
 		pg_count(pd, res);
+		e = ECS_OK;
 		break;
 	default:
 		e = pg_fail(pd, res);
 		break;
 	}
+	e = pg_done(pd, kind, e, res);
 	PQclear(res);
 	return e;
 }
@@ -260,7 +447,8 @@ pg_query_int(struct pg_db *pd, const char *sql, int64_t *out)
 	const char	*v;
 	enum ecs_err	 e;
 
-	if ((e = pg_enter(pd)) != ECS_OK)
+	if ((e = pg_admit(pd, K_SELECT)) != ECS_OK ||
+	    (e = pg_flush(pd)) != ECS_OK)
 		return e;
 	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
 		return pg_fail(pd, NULL);
@@ -484,7 +672,7 @@ pg_enter(struct pg_db *pd)
 {
 	time_t	 now;
 
-	if (PQstatus(pd->pd_conn) != CONNECTION_BAD) {
+	if (PQstatus(pd->pd_conn) != CONNECTION_BAD && !pd->pd_broken) {
 		pd->pd_was_in_tx = pg_in_tx(&pd->pd_db);
 		return ECS_OK;
 	}
@@ -496,10 +684,14 @@ pg_enter(struct pg_db *pd)
 		return pg_fail_msg(pd, ECS_ESTORE, "no connection to "
 		    "PostgreSQL");
 	PQreset(pd->pd_conn);
+	pd->pd_pipe = pd->pd_npending = pd->pd_broken = 0;
+	pd->pd_doomed = 0;
+	pd->pd_pend_err = ECS_OK;
 	if (PQstatus(pd->pd_conn) != CONNECTION_OK) {
 		pd->pd_retry = now + 1;
 		return pg_fail(pd, NULL);
 	}
+	(void)PQexitPipelineMode(pd->pd_conn);
 	free(pd->pd_dealloc);
 	pd->pd_dealloc = NULL;
 	pd->pd_dealloc_len = 0;
@@ -547,7 +739,7 @@ pg_in_tx(struct db *db)
 {
 	struct pg_db	*pd = (struct pg_db *)db;
 
-	if (pd->pd_lost_in_tx)
+	if (pd->pd_lost_in_tx || pd->pd_doomed || pd->pd_pipe)
 		return 1;	/* until the caller's ROLLBACK */
 	switch (PQtransactionStatus(pd->pd_conn)) {
 	case PQTRANS_ACTIVE:
@@ -562,7 +754,12 @@ pg_in_tx(struct db *db)
 static int64_t
 pg_changes(struct db *db)
 {
-	return ((struct pg_db *)db)->pd_changes;
+	struct pg_db	*pd = (struct pg_db *)db;
+	enum ecs_err	 e;
+
+	if ((e = pg_flush(pd)) != ECS_OK)
+		pd->pd_pend_err = e;
+	return pd->pd_changes;
 }
 
 /*
@@ -653,7 +850,7 @@ pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
 	PGresult	*res;
 	enum ecs_err	 e = ECS_OK;
 
-	if ((e = pg_enter(pd)) != ECS_OK)
+	if ((e = pg_admit(pd, K_SELECT)) != ECS_OK)
 		return e;
 	if ((copy = strndup(payload, len)) == NULL)
 		return ECS_ENOMEM;
@@ -661,6 +858,16 @@ pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
 	values[1] = copy;
 	lengths[0] = strlen(channel);
 	lengths[1] = len;
+	if (pg_pipe_enter(pd)) {
+		/* Sent with the COMMIT. */
+		if (PQsendQueryParams(pd->pd_conn, "SELECT pg_notify($1, $2)",
+		    2, NULL, values, lengths, formats, 0) != 1)
+			e = pg_fail(pd, NULL);
+		else if (++pd->pd_npending >= PG_PIPE_MAX)
+			e = pg_flush(pd);
+		free(copy);
+		return e;
+	}
 	res = PQexecParams(pd->pd_conn, "SELECT pg_notify($1, $2)", 2, NULL,
 	    values, lengths, formats, 0);
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -715,7 +922,8 @@ pg_notify_read(struct db *db, struct ivec *pids, int *stale)
 		*stale = 1;
 		pd->pd_reconnected = 0;
 	}
-	if (PQconsumeInput(pd->pd_conn) == 0)
+	/* With results pending, what arrived is read after them. */
+	if (!pd->pd_pipe && PQconsumeInput(pd->pd_conn) == 0)
 		return pg_fail(pd, NULL);
 	while ((n = PQnotifies(pd->pd_conn)) != NULL) {
 		if (n->be_pid == pd->pd_pid)
@@ -802,6 +1010,69 @@ pg_translate(const char *sql, int *nparams)
 	return out;
 }
 
+static enum pg_kind
+pg_kind(const char *sql)
+{
+	sql += strspn(sql, " \t\n(");
+	if (strncasecmp(sql, "SELECT", 6) == 0)
+		return K_SELECT;
+	if (strncasecmp(sql, "INSERT", 6) == 0 ||
+	    strncasecmp(sql, "UPDATE", 6) == 0 ||
+	    strncasecmp(sql, "DELETE", 6) == 0)
+		return K_DML;
+	if (strncasecmp(sql, "SAVEPOINT", 9) == 0)
+		return K_SAVEPOINT;
+	if (strncasecmp(sql, "RELEASE", 7) == 0)
+		return K_RELEASE;
+	if (strncasecmp(sql, "ROLLBACK TO", 11) == 0)
+		return K_ROLLBACK_TO;
+	if (strncasecmp(sql, "ROLLBACK", 8) == 0)
+		return K_ROLLBACK;
+	if (strncasecmp(sql, "COMMIT", 6) == 0)
+		return K_COMMIT;
+	return K_OTHER;
+}
+
+/*
+ * Whether a statement without result columns may wait in the pipeline:
+ * SAVEPOINT, DELETE, and INSERT or UPDATE of the message tables, whose
+ * only failures are races lost to another node (a deadlock, a row gone
+ * under a foreign key). Writes to identities, participants and the other
+ * admin tables wait for their answer: a duplicate there is reported from
+ * it ("already exists").
+ */
+static int
+pg_deferrable(const char *sql, enum pg_kind kind)
+{
+	static const char *const tables[] = {
+		"messages ", "links ", "community_messages ", "events ",
+		"auths ", NULL
+	};
+	const char	*t;
+	int		 i;
+
+	if (kind == K_SAVEPOINT)
+		return 1;
+	if (kind != K_DML)
+		return 0;
+	sql += strspn(sql, " \t\n(");
+	if (strncasecmp(sql, "DELETE", 6) == 0)
+		return 1;
+	if (strncasecmp(sql, "INSERT INTO ", 12) == 0)
+		t = sql + 12;
+	else if (strncasecmp(sql, "UPDATE ", 7) == 0)
+		t = sql + 7;
+	else
+		return 0;
+	t += strspn(t, " ");
+	for (i = 0; tables[i] != NULL; i++)
+		if (strncasecmp(t, tables[i], strlen(tables[i])) == 0 ||
+		    (strncasecmp(t, tables[i], strlen(tables[i]) - 1) == 0 &&
+		    t[strlen(tables[i]) - 1] == '('))
+			return 1;
+	return 0;
+}
+
 static struct dbst *
 pg_prepare(struct db *db, const char *sql)
 {
@@ -814,8 +1085,8 @@ pg_prepare(struct db *db, const char *sql)
 	ps->ps_row = -1;
 	if ((ps->ps_sql = pg_translate(sql, &n)) == NULL)
 		goto fail;
-	sql += strspn(sql, " \t\n(");
-	ps->ps_select = strncasecmp(sql, "SELECT", 6) == 0;
+	ps->ps_kind = pg_kind(sql);
+	ps->ps_defer = pg_deferrable(sql, ps->ps_kind);
 	if (n > 0 && ((ps->ps_params = calloc(n, sizeof(*ps->ps_params))) ==
 	    NULL || (ps->ps_types = calloc(n, sizeof(*ps->ps_types))) ==
 	    NULL || (ps->ps_values = calloc(n, sizeof(*ps->ps_values))) ==
@@ -864,6 +1135,7 @@ pg_reset(struct dbst *st)
 	PQclear(ps->ps_res);
 	ps->ps_res = NULL;
 	ps->ps_row = -1;
+	ps->ps_deferred = 0;
 	pg_cols_clear(ps);
 	for (i = 0; i < ps->ps_nparams; i++)
 		pg_unbind(&ps->ps_params[i]);
@@ -1072,7 +1344,9 @@ pg_step(struct dbst *st)
 {
 	struct pg_st	*ps = (struct pg_st *)st;
 	struct pg_db	*pd = (struct pg_db *)st->ds_db;
-	PGresult	*res;
+	PGconn		*c = pd->pd_conn;
+	PGresult	*res = NULL;
+	enum ecs_err	 e;
 	int		 i;
 
 	if (ps->ps_res != NULL) {
@@ -1081,6 +1355,8 @@ pg_step(struct dbst *st)
 			ps->ps_row++;
 		return ps->ps_row < PQntuples(ps->ps_res) ? DB_ROW : DB_DONE;
 	}
+	if (ps->ps_deferred)
+		return DB_DONE;
 	/*
 	 * Text that is not UTF-8 is never stored (the server refuses it), so
 	 * a query for it finds nothing, as on SQLite, and a change with it
@@ -1090,35 +1366,64 @@ pg_step(struct dbst *st)
 	for (i = 0; i < ps->ps_nparams; i++) {
 		if (!ps->ps_params[i].pp_bad)
 			continue;
-		if (ps->ps_select)
+		if (ps->ps_kind == K_SELECT)
 			return DB_DONE;
 		pg_fail_msg(pd, ECS_EINVAL, "text is not valid UTF-8");
 		return DB_ERROR;
 	}
-	if (pg_enter(pd) != ECS_OK || (ps->ps_epoch != pd->pd_epoch &&
-	    pg_server_prepare(pd, ps) != ECS_OK))
+	if (pg_admit(pd, ps->ps_kind) != ECS_OK)
 		return DB_ERROR;
+	/* Preparing waits for its answer: the pipeline goes first. */
+	if (ps->ps_epoch != pd->pd_epoch && ((e = pg_flush(pd)) != ECS_OK ||
+	    (e = pg_server_prepare(pd, ps)) != ECS_OK)) {
+		pg_done(pd, ps->ps_kind, e, NULL);
+		return DB_ERROR;
+	}
 	for (i = 0; i < ps->ps_nparams; i++) {
 		ps->ps_values[i] = ps->ps_params[i].pp_val;
 		ps->ps_lengths[i] = ps->ps_params[i].pp_len;
 		ps->ps_formats[i] = ps->ps_params[i].pp_fmt;
 	}
-	res = PQexecPrepared(pd->pd_conn, ps->ps_name, ps->ps_nparams,
-	    ps->ps_values, ps->ps_lengths, ps->ps_formats, ps->ps_binary);
-	if (res == NULL) {
-		pg_fail(pd, NULL);
-		return DB_ERROR;
+	if (ps->ps_defer && ps->ps_ncols == 0 && pg_pipe_enter(pd)) {
+		if (PQsendQueryPrepared(c, ps->ps_name, ps->ps_nparams,
+		    ps->ps_values, ps->ps_lengths, ps->ps_formats, 0) != 1) {
+			pg_fail(pd, NULL);
+			return DB_ERROR;
+		}
+		ps->ps_deferred = 1;
+		if (++pd->pd_npending >= PG_PIPE_MAX && pg_flush(pd) != ECS_OK)
+			return DB_ERROR;
+		return DB_DONE;
 	}
-	switch (PQresultStatus(res)) {
-	case PGRES_COMMAND_OK:
-	case PGRES_TUPLES_OK:
-		break;
-	default:
-		pg_fail(pd, res);
+	if (pd->pd_pipe) {
+		if (PQsendQueryPrepared(c, ps->ps_name, ps->ps_nparams,
+		    ps->ps_values, ps->ps_lengths, ps->ps_formats,
+		    ps->ps_binary) != 1 || PQpipelineSync(c) != 1)
+			e = pg_fail(pd, NULL);
+		else
+			e = pg_collect(pd, &res);
+	} else if ((res = PQexecPrepared(c, ps->ps_name, ps->ps_nparams,
+	    ps->ps_values, ps->ps_lengths, ps->ps_formats,
+	    ps->ps_binary)) == NULL)
+		e = pg_fail(pd, NULL);
+	else {
+		switch (PQresultStatus(res)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			pg_count(pd, res);
+			e = ECS_OK;
+			break;
+		default:
+			e = pg_fail(pd, res);
+			PQclear(res);
+			res = NULL;
+			break;
+		}
+	}
+	if ((e = pg_done(pd, ps->ps_kind, e, res)) != ECS_OK) {
 		PQclear(res);
 		return DB_ERROR;
 	}
-	pg_count(pd, res);
 	ps->ps_res = res;
 	ps->ps_row = 0;
 	return PQntuples(res) > 0 ? DB_ROW : DB_DONE;

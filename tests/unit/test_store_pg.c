@@ -359,6 +359,74 @@ errors_map_to_ecs_errors(void **state)
 	store_close(s);
 }
 
+/*
+ * Statements whose results nobody reads wait in the pipeline; a failure
+ * among them is reported by the next statement that is read, within the
+ * request, and no request that failed is committed as if it had not.
+ */
+static void
+pipeline_failures(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	int64_t		 mid, pid, ids[2], n, x;
+
+	pid = participant(s, "rcv", &mid);
+	messages(s, 1, mid, 2, ids);
+
+	/* Found by the next query; the request rolls back, the batch goes on. */
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "kept", "", 1), ECS_OK);
+	store_release(s);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_link_delete(s, mid, ids[0]), ECS_OK);
+	assert_int_equal(store_link_add(s, mid, 999999, 1), ECS_OK);
+	assert_int_not_equal(store_msg_link_count(s, ids[1], &n), ECS_OK);
+	assert_non_null(strstr(store_errmsg(s), "foreign key"));
+	store_rollback_savepoint(s);
+	assert_int_equal(store_commit(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "kept", &x), ECS_OK);
+	assert_int_equal(store_msg_link_count(s, ids[0], &n), ECS_OK);
+	assert_int_equal(n, 1);
+
+	/* Found by RELEASE, which cannot say so: the batch fails. */
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "lost", "", 1), ECS_OK);
+	store_release(s);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_link_add(s, mid, 999999, 1), ECS_OK);
+	store_release(s);
+	assert_int_not_equal(store_savepoint(s), ECS_OK);
+	assert_int_not_equal(store_commit(s), ECS_OK);
+	assert_false(store_in_tx(s));
+	assert_int_equal(store_identity_pid(s, "lost", &x), ECS_ENOTFOUND);
+
+	/* A failure outside a savepoint: COMMIT does not roll back silently. */
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "lost", "", 1), ECS_OK);
+	assert_int_equal(store_identity_add(s, "lost", "", 1), ECS_EEXIST);
+	assert_int_not_equal(store_commit(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "lost", &x), ECS_ENOTFOUND);
+
+	/* d_changes reads the pipeline: a repeated event type merges. */
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_event_add(s, pid, ids[0], EV_CREATED), ECS_OK);
+	assert_int_equal(store_event_add(s, pid, ids[0], EV_CREATED), ECS_OK);
+	assert_int_equal(store_event_add(s, pid, ids[0], EV_UPDATED), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	{
+		struct ecs_event	*ev;
+		size_t			 nev;
+
+		assert_int_equal(store_events(s, pid, -1, &ev, &nev), ECS_OK);
+		assert_int_equal(nev, 2);
+		free(ev);
+	}
+	store_close(s);
+}
+
 /* Two nodes popping one queue at once get different messages. */
 static void
 queue_pop_hands_each_message_to_one_node(void **state)
@@ -659,6 +727,7 @@ main(void)
 		T(sql_translation),
 		T(column_types),
 		T(errors_map_to_ecs_errors),
+		T(pipeline_failures),
 		T(queue_pop_hands_each_message_to_one_node),
 		T(event_pop_hands_each_event_to_one_node),
 		T(token_consumed_once),
