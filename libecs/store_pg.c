@@ -11,6 +11,11 @@
  * Results come in binary when every column is of a type decoded here,
  * else in text.
  *
+ * Inside a transaction, statements whose results nobody reads wait in
+ * libpq's pipeline and go with the next one that is read (see "the
+ * pipeline" below). A connection lost between batches is made again by
+ * the next command; one lost inside a batch fails the rest of it.
+ *
  * The connection LISTENs on ecs_events and ecs_gen; d_notify queues a
  * pg_notify in the current transaction, which other nodes read through
  * d_notify_fd and d_notify_read when it commits.
@@ -132,7 +137,7 @@ static int	pg_in_tx(struct db *);
 static enum ecs_err pg_enter(struct pg_db *);
 static enum pg_kind pg_kind(const char *);
 
-/* --- errors ------------------------------------------------------------- */
+/* --- errors --------------------------------------------------------------- */
 
 /* Copy s into out on one line: newlines and tabs become spaces, trimmed. */
 static void
@@ -241,16 +246,17 @@ pg_count(struct pg_db *pd, PGresult *res)
 		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
 }
 
-/* --- the pipeline ------------------------------------------------------------ */
+/* --- the pipeline --------------------------------------------------------- */
 
 /*
  * Inside a transaction, statements whose results nobody reads (SAVEPOINT,
  * the writes of pg_deferrable without RETURNING, pg_notify) are not waited
  * for: they go to the server in one write with the next statement that is
  * (libpq's pipeline mode), and their results are read before its. A
- * failure among them is the failure of that statement; RELEASE and COMMIT
- * are such statements, so a request learns of its failures before it
- * ends. d_changes reads them too.
+ * failure among them is the failure of that statement. RELEASE waits, so
+ * a request's failures are known before it ends; as store_release cannot
+ * say so, a failed RELEASE dooms the batch (pg_admit). d_changes reads the
+ * pipeline too.
  */
 #define PG_PIPE_MAX	64	/* then read the results anyway */
 
@@ -399,7 +405,7 @@ pg_done(struct pg_db *pd, enum pg_kind kind, enum ecs_err e, PGresult *res)
 	return e;
 }
 
-/* --- plain commands --------------------------------------------------------- */
+/* --- plain commands ------------------------------------------------------- */
 
 static enum ecs_err
 pg_exec(struct db *db, const char *sql)
@@ -468,7 +474,7 @@ pg_query_int(struct pg_db *pd, const char *sql, int64_t *out)
 	return e;
 }
 
-/* --- connection and schema --------------------------------------------------- */
+/* --- connection and schema ------------------------------------------------ */
 
 static void
 pg_notice(void *arg, const char *message)
@@ -762,11 +768,6 @@ pg_changes(struct db *db)
 	return pd->pd_changes;
 }
 
-/*
- * The database is what this ecsd knows: its schema version, the system
- * participant, and no id generator behind the ids already in a table (as
- * after a copy without d_sync_ids).
- */
 /* The last value of sequence s (a qualified name), NULL before the first. */
 #define PG_SEQ_LAST	"(SELECT last_value FROM pg_catalog.pg_sequences " \
 			"WHERE format('%%I.%%I', schemaname, sequencename) = s)"
@@ -777,6 +778,11 @@ static const char *const pg_id_tables[] = {
 	NULL
 };
 
+/*
+ * The database is what this ecsd knows: its schema version, the system
+ * participant, and no id generator behind the ids already in a table (as
+ * after a copy without d_sync_ids).
+ */
 static enum ecs_err
 pg_integrity_check(struct db *db)
 {
@@ -838,7 +844,7 @@ pg_sync_ids(struct db *db)
 	return pg_exec(db, sql);
 }
 
-/* --- notifications -------------------------------------------------------------- */
+/* --- notifications -------------------------------------------------------- */
 
 static enum ecs_err
 pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
@@ -944,7 +950,7 @@ pg_notify_read(struct db *db, struct ivec *pids, int *stale)
 	return e;
 }
 
-/* --- statements ------------------------------------------------------------- */
+/* --- statements ----------------------------------------------------------- */
 
 /*
  * Translate the shared SQL for PostgreSQL: '?' outside quotes and comments
@@ -1429,7 +1435,7 @@ pg_step(struct dbst *st)
 	return PQntuples(res) > 0 ? DB_ROW : DB_DONE;
 }
 
-/* --- columns ---------------------------------------------------------------- */
+/* --- columns -------------------------------------------------------------- */
 
 static int
 pg_column_ok(struct pg_st *ps, int i)
