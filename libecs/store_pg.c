@@ -257,6 +257,10 @@ pg_count(struct pg_db *pd, PGresult *res)
  * a request's failures are known before it ends; as store_release cannot
  * say so, a failed RELEASE dooms the batch (pg_admit). d_changes reads the
  * pipeline too.
+ *
+ * Round trips per request at 16 connections (ecs-bench, strace): produce
+ * 7.2 without the pipeline, 5.1 with it; consume 12.1 and 6.1; events 6.1
+ * and 3.1.
  */
 #define PG_PIPE_MAX	64	/* then read the results anyway */
 

@@ -645,7 +645,7 @@ connection_loss(void **state)
 	struct fx	*f = *state;
 	struct store	*s = open_store(f);
 	struct ivec	 pids;
-	int64_t		 x;
+	int64_t		 x, mid, pid, ids[1], n;
 
 	memset(&pids, 0, sizeof(pids));
 	assert_int_equal(store_identity_pid(s, "ecs", &x), ECS_ENOTFOUND);
@@ -677,6 +677,25 @@ connection_loss(void **state)
 	x = (int64_t)store_generation(s);
 	assert_int_equal(store_notify_read(s, &pids), ECS_OK);
 	assert_true((int64_t)store_generation(s) != x);
+
+	/* Lost with statements waiting in the pipeline. */
+	pid = participant(s, "rcv", &mid);
+	messages(s, 1, mid, 1, ids);
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_link_add(s, mid, ids[0], 1), ECS_OK);
+	kill_backends(f);
+	/* Prepared before: it waits in the pipeline; the count finds out. */
+	assert_int_equal(store_link_add(s, mid, ids[0], 1), ECS_OK);
+	assert_int_equal(store_msg_link_count(s, ids[0], &n), ECS_ESTORE);
+	assert_non_null(strstr(store_errmsg(s), "lost"));
+	store_rollback_savepoint(s);
+	assert_int_not_equal(store_commit(s), ECS_OK);
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_msg_link_count(s, ids[0], &n), ECS_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_commit(s), ECS_OK);
+	(void)pid;
 	store_close(s);
 }
 
