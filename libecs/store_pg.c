@@ -643,6 +643,14 @@ pg_open(const char *target, int durable, struct db **out,
 		err->e_code = e = ECS_ESTORE;
 		goto fail;
 	}
+	/* Identity columns, pg_sequences. */
+	if (PQserverVersion(pd->pd_conn) < 100000) {
+		snprintf(err->e_msg, sizeof(err->e_msg), "postgresql: server "
+		    "version %d is too old (10 or later is needed)",
+		    PQserverVersion(pd->pd_conn));
+		err->e_code = e = ECS_ESTORE;
+		goto fail;
+	}
 	if ((e = pg_session(pd)) != ECS_OK) {
 		snprintf(err->e_msg, sizeof(err->e_msg), "postgresql: %s",
 		    pd->pd_msg);
