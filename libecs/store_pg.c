@@ -322,6 +322,8 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 		if (PQstatus(c) == CONNECTION_BAD)
 			goto broken;
 	}
+	if (mine != NULL && *mine == NULL && e == ECS_OK)
+		e = pg_fail_msg(pd, ECS_ESTORE, "no result in the pipeline");
 	r = PQgetResult(c);
 	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		PQclear(r);
@@ -399,14 +401,24 @@ pg_done(struct pg_db *pd, enum pg_kind kind, enum ecs_err e, PGresult *res)
 			pd->pd_pend_err = ECS_OK;
 		break;
 	case K_ROLLBACK:
-	case K_COMMIT:
-		pd->pd_pend_err = ECS_OK;
-		pd->pd_doomed = 0;
+		if (e == ECS_OK) {
+			pd->pd_pend_err = ECS_OK;
+			pd->pd_doomed = 0;
+		}
 		break;
 	default:
 		break;
 	}
 	return e;
+}
+
+/* A statement of kind pg_admit refused: a RELEASE still dooms. */
+static enum ecs_err
+pg_refused(struct pg_db *pd, enum pg_kind kind)
+{
+	if (kind == K_RELEASE)
+		pd->pd_doomed = 1;
+	return pd->pd_err;
 }
 
 /* --- plain commands ------------------------------------------------------- */
@@ -416,9 +428,8 @@ pg_exec(struct db *db, const char *sql)
 {
 	struct pg_db	*pd = (struct pg_db *)db;
 	PGresult	*res;
-	enum ecs_err	 e = ECS_OK;
-
 	enum pg_kind	 kind = pg_kind(sql);
+	enum ecs_err	 e;
 
 	if (pd->pd_lost_in_tx && kind == K_ROLLBACK) {
 		/* The server rolled it back when the connection went. */
@@ -427,7 +438,7 @@ pg_exec(struct db *db, const char *sql)
 		return pg_done(pd, kind, ECS_OK, NULL);
 	}
 	if ((e = pg_admit(pd, kind)) != ECS_OK)
-		return e;
+		return pg_refused(pd, kind);
 	/* Deferred failures do not matter to a ROLLBACK. */
 	if ((e = pg_flush(pd)) != ECS_OK && (kind != K_ROLLBACK ||
 	    PQstatus(pd->pd_conn) == CONNECTION_BAD))
@@ -726,6 +737,9 @@ pg_begin(struct db *db)
 
 	if ((e = pg_enter(pd)) != ECS_OK)
 		return e;
+	/* A new transaction: nothing of the last one holds. */
+	pd->pd_doomed = 0;
+	pd->pd_pend_err = ECS_OK;
 	if (pd->pd_dealloc != NULL) {
 		char	*sql = pd->pd_dealloc;
 
@@ -1389,8 +1403,10 @@ pg_step(struct dbst *st)
 		pg_fail_msg(pd, ECS_EINVAL, "text is not valid UTF-8");
 		return DB_ERROR;
 	}
-	if (pg_admit(pd, ps->ps_kind) != ECS_OK)
+	if (pg_admit(pd, ps->ps_kind) != ECS_OK) {
+		pg_refused(pd, ps->ps_kind);
 		return DB_ERROR;
+	}
 	/* Preparing waits for its answer: the pipeline goes first. */
 	if (ps->ps_epoch != pd->pd_epoch && ((e = pg_flush(pd)) != ECS_OK ||
 	    (e = pg_server_prepare(pd, ps)) != ECS_OK)) {
