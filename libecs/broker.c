@@ -99,6 +99,21 @@ events_for(struct store *s, const struct ecs_resource *r,
 	return e;
 }
 
+/* Events "created" for a message made in this transaction: none to merge. */
+static enum ecs_err
+events_created(struct store *s, const struct ecs_resource *r,
+    const struct ivec *pids, int64_t msg)
+{
+	size_t		 i;
+	enum ecs_err	 e = ECS_OK;
+
+	if (!r->r_events)
+		return ECS_OK;
+	for (i = 0; e == ECS_OK && i < pids->iv_n; i++)
+		e = store_event_add_new(s, pids->iv_v[i], msg, EV_CREATED);
+	return e;
+}
+
 /* --- addressing (7) ------------------------------------------------------- */
 
 struct route {
@@ -506,7 +521,7 @@ broker_msg_create(struct store *s, const struct ecs_participant *snd,
 		if ((e = store_community_record(s, rt.rt_cids.iv_v[i], *id)) !=
 		    ECS_OK)
 			goto fail;
-	if ((e = events_for(s, r, &pids, *id, EV_CREATED)) != ECS_OK)
+	if ((e = events_created(s, r, &pids, *id)) != ECS_OK)
 		goto fail;
 	if (is_auths(r) && (e = store_auth_put(s, *id, hash, eov)) != ECS_OK)
 		goto fail;

@@ -1205,29 +1205,23 @@ store_community_messages(struct store *s, int64_t cid, struct ivec *v)
 
 /* --- events --------------------------------------------------------------- */
 
-enum ecs_err
-store_event_add(struct store *s, int64_t pid, int64_t msg, int type)
+/*
+ * Queue an event for pid if its events are on. The statement reads no
+ * table it writes: SQLite would materialise such a SELECT first.
+ */
+static enum ecs_err
+event_insert(struct store *s, int64_t pid, int64_t msg, int type)
 {
 	struct dbst	*q;
 	enum ecs_err	 e;
 
-	/*
-	 * One statement: only for a participant with events on, and not
-	 * when its most recent event about the message has the same type
-	 * (de-duplication, 10.2).
-	 */
 	if ((q = st(s, "INSERT INTO events (participant_id, message_id, "
 	    "type) SELECT id, CAST(? AS BIGINT), CAST(? AS BIGINT) "
-	    "FROM participants WHERE id = ? AND events = 1 AND "
-	    "coalesce((SELECT type FROM events WHERE participant_id = ? AND "
-	    "message_id = ? ORDER BY id DESC LIMIT 1), 0) <> ?")) == NULL)
+	    "FROM participants WHERE id = ? AND events = 1")) == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, msg);
 	bind_i(q, 2, type);
 	bind_i(q, 3, pid);
-	bind_i(q, 4, pid);
-	bind_i(q, 5, msg);
-	bind_i(q, 6, type);
 	if ((e = run(s, q)) != ECS_OK)
 		return e;
 	if (changes(s) == 0)
@@ -1236,6 +1230,32 @@ store_event_add(struct store *s, int64_t pid, int64_t msg, int type)
 	    s->st_event_pids.iv_v[s->st_event_pids.iv_n - 1] == pid)
 		return ECS_OK;
 	return ivec_push(&s->st_event_pids, pid);
+}
+
+enum ecs_err
+store_event_add(struct store *s, int64_t pid, int64_t msg, int type)
+{
+	int64_t		 last;
+	enum ecs_err	 e;
+
+	/*
+	 * Not when pid's most recent event about the message has the same
+	 * type (de-duplication, 10.2): by the index on message_id, whose
+	 * few events come in id order.
+	 */
+	e = query_i(s, "SELECT type FROM events WHERE message_id = ? AND "
+	    "participant_id = ? ORDER BY id DESC LIMIT 1", 2, msg, pid, &last);
+	if (e == ECS_OK && last == type)
+		return ECS_OK;
+	if (e != ECS_OK && e != ECS_ENOTFOUND)
+		return e;
+	return event_insert(s, pid, msg, type);
+}
+
+enum ecs_err
+store_event_add_new(struct store *s, int64_t pid, int64_t msg, int type)
+{
+	return event_insert(s, pid, msg, type);
 }
 
 enum ecs_err

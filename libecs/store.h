@@ -270,6 +270,9 @@ enum ecs_err	 store_community_messages(struct store *, int64_t cid,
 /* Events. Queued only if pid has events on; repeated types merge. */
 enum ecs_err	 store_event_add(struct store *, int64_t pid, int64_t msg,
 		    int type);
+/* The same for a message created in this transaction: nothing to merge. */
+enum ecs_err	 store_event_add_new(struct store *, int64_t pid, int64_t msg,
+		    int type);
 /* Up to limit (negative: all) oldest events of a participant. */
 enum ecs_err	 store_events(struct store *, int64_t pid, int64_t limit,
 		    struct ecs_event **, size_t *);
