@@ -966,31 +966,54 @@ enum ecs_err
 store_msg_dispose(struct store *s, int64_t id)
 {
 	struct dbst	*q;
-	int64_t		 x;
+	int		 rc, events, links, records;
 	enum ecs_err	 e;
 
-	e = query_i(s, "SELECT 1 FROM events WHERE message_id = ? LIMIT 1",
-	    1, id, 0, &x);
-	if (e == ECS_OK) {
-		if ((e = exec_i(s, "DELETE FROM links WHERE message_id = ?",
-		    1, id, 0, 0)) != ECS_OK)
-			return e;
-		if ((e = exec_i(s, "DELETE FROM auths WHERE message_id = ?",
-		    1, id, 0, 0)) != ECS_OK)
-			return e;
-		if ((e = exec_i(s, "DELETE FROM community_messages "
-		    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK)
-			return e;
-		if ((q = st(s, "UPDATE messages SET removed = 1, body = ?, "
-		    "version = version + 1 WHERE id = ?")) == NULL)
-			return ECS_ESTORE;
-		bind_blob(q, 1, "", 0);
-		bind_i(q, 2, id);
-		return run(s, q);
-	}
-	if (e != ECS_ENOTFOUND)
+	/*
+	 * What names the message. With foreign keys on, SQLite builds a
+	 * temporary table for a DELETE of several rows of a WITHOUT ROWID
+	 * table even when none match: links and community records (the
+	 * caller has mostly removed the links already) are deleted only
+	 * when there are some.
+	 */
+	if ((q = st(s, "SELECT "
+	    "CASE WHEN EXISTS (SELECT 1 FROM events WHERE message_id = ?) "
+	    "THEN 1 ELSE 0 END, "
+	    "CASE WHEN EXISTS (SELECT 1 FROM links WHERE message_id = ?) "
+	    "THEN 1 ELSE 0 END, "
+	    "CASE WHEN EXISTS (SELECT 1 FROM community_messages "
+	    "WHERE message_id = ?) THEN 1 ELSE 0 END")) == NULL)
+		return ECS_ESTORE;
+	bind_i(q, 1, id);
+	bind_i(q, 2, id);
+	bind_i(q, 3, id);
+	if ((rc = step(q)) != DB_ROW) {
+		e = rc == DB_ERROR ? db_err(s) : ECS_ESTORE;
+		reset(q);
 		return e;
-	return exec_i(s, "DELETE FROM messages WHERE id = ?", 1, id, 0, 0);
+	}
+	events = col_i(q, 0) != 0;
+	links = col_i(q, 1) != 0;
+	records = col_i(q, 2) != 0;
+	reset(q);
+	if (!events)
+		return exec_i(s, "DELETE FROM messages WHERE id = ?", 1, id, 0,
+		    0);
+	if (links && (e = exec_i(s, "DELETE FROM links WHERE message_id = ?",
+	    1, id, 0, 0)) != ECS_OK)
+		return e;
+	if ((e = exec_i(s, "DELETE FROM auths WHERE message_id = ?", 1, id, 0,
+	    0)) != ECS_OK)
+		return e;
+	if (records && (e = exec_i(s, "DELETE FROM community_messages "
+	    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK)
+		return e;
+	if ((q = st(s, "UPDATE messages SET removed = 1, body = ?, "
+	    "version = version + 1 WHERE id = ?")) == NULL)
+		return ECS_ESTORE;
+	bind_blob(q, 1, "", 0);
+	bind_i(q, 2, id);
+	return run(s, q);
 }
 
 enum ecs_err
