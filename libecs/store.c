@@ -644,6 +644,20 @@ store_participant_delete(struct store *s, int64_t pid)
 	ivec_free(&kids);
 	if (e != ECS_OK)
 		return e;
+	/* Its messages go by cascade, what names them first. */
+	if ((e = exec_i(s, "DELETE FROM links WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
+	    ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM community_messages WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
+	    ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM events WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
+	    ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM auths WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
+	    ECS_OK)
+		return e;
 	return exec_i(s, "DELETE FROM participants WHERE id = ?", 1, pid, 0,
 	    0);
 }
@@ -970,7 +984,8 @@ store_msg_dispose(struct store *s, int64_t id)
 	enum ecs_err	 e;
 
 	/*
-	 * What names the message. With foreign keys on, SQLite builds a
+	 * What names the message, which goes before the message itself (no
+	 * cascades: schema version 3). With foreign keys on, SQLite builds a
 	 * temporary table for a DELETE of several rows of a WITHOUT ROWID
 	 * table even when none match: links and community records (the
 	 * caller has mostly removed the links already) are deleted only
@@ -996,9 +1011,6 @@ store_msg_dispose(struct store *s, int64_t id)
 	links = col_i(q, 1) != 0;
 	records = col_i(q, 2) != 0;
 	reset(q);
-	if (!events)
-		return exec_i(s, "DELETE FROM messages WHERE id = ?", 1, id, 0,
-		    0);
 	if (links && (e = exec_i(s, "DELETE FROM links WHERE message_id = ?",
 	    1, id, 0, 0)) != ECS_OK)
 		return e;
@@ -1008,6 +1020,10 @@ store_msg_dispose(struct store *s, int64_t id)
 	if (records && (e = exec_i(s, "DELETE FROM community_messages "
 	    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK)
 		return e;
+	/* Nothing else names it (no cascades: schema version 3). */
+	if (!events)
+		return exec_i(s, "DELETE FROM messages WHERE id = ?", 1, id, 0,
+		    0);
 	if ((q = st(s, "UPDATE messages SET removed = 1, body = ?, "
 	    "version = version + 1 WHERE id = ?")) == NULL)
 		return ECS_ESTORE;
@@ -1344,6 +1360,7 @@ store_event_delete(struct store *s, int64_t id, int64_t msg)
 		return ECS_OK;
 	if (e != ECS_ENOTFOUND)
 		return e;
+	/* Only events name a tombstone (store_msg_dispose). */
 	return exec_i(s, "DELETE FROM messages WHERE id = ? AND removed = 1",
 	    1, msg, 0, 0);
 }
@@ -2400,6 +2417,28 @@ store_admin_update(struct store *s, const char *kind, int64_t id,
 	return simple_write(s, kind, &id, o, err);
 }
 
+/* Its messages go by cascade, what names them first. */
+static enum ecs_err
+resource_delete(struct store *s, int64_t id)
+{
+	enum ecs_err	 e;
+
+	if ((e = exec_i(s, "DELETE FROM links WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
+	    ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM community_messages WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
+	    ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM events WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
+	    ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM auths WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
+	    ECS_OK)
+		return e;
+	return exec_i(s, "DELETE FROM resources WHERE id = ?", 1, id, 0, 0);
+}
+
 enum ecs_err
 store_admin_delete(struct store *s, const char *kind, int64_t id)
 {
@@ -2424,8 +2463,7 @@ store_admin_delete(struct store *s, const char *kind, int64_t id)
 		return exec_i(s, "DELETE FROM communities WHERE id = ?", 1, id,
 		    0, 0);
 	if (strcmp(kind, "resources") == 0)
-		return exec_i(s, "DELETE FROM resources WHERE id = ?", 1, id, 0,
-		    0);
+		return resource_delete(s, id);
 	if (strcmp(kind, "memberships") == 0)
 		return exec_i(s, "DELETE FROM memberships WHERE id = ?", 1, id,
 		    0, 0);

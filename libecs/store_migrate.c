@@ -16,7 +16,7 @@
 #include "store_migrate.h"
 
 /*
- * The tables of schema version 2 and their columns; the type letters say
+ * The tables of schema version 3 and their columns; the type letters say
  * how a value is carried: i integer, t text, b blob. "seed" is how many
  * rows a fresh schema holds, which the target may hold and nothing more.
  */

@@ -19,7 +19,7 @@
 #include "store.h"
 #include "store_db.h"
 
-#define SCHEMA_VERSION	2
+#define SCHEMA_VERSION	3
 
 /*
  * The checkpointer: a thread with its own connection that copies the WAL
@@ -116,6 +116,26 @@ user_version(struct sqlite_db *sd)
 	return v;
 }
 
+/* Whether PRAGMA foreign_key_check finds a row that breaks one, or fails. */
+static int
+foreign_keys_broken(struct sqlite_db *sd)
+{
+	sqlite3_stmt	*stmt;
+	int		 rc;
+
+	if ((rc = sqlite3_prepare_v2(sd->sd_h, "PRAGMA foreign_key_check", -1,
+	    &stmt, NULL)) != SQLITE_OK) {
+		sd->sd_rc = rc;
+		return 1;
+	}
+	rc = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (rc == SQLITE_DONE)
+		return 0;
+	sd->sd_rc = rc == SQLITE_ROW ? SQLITE_CONSTRAINT_FOREIGNKEY : rc;
+	return 1;
+}
+
 static enum ecs_err
 sq_open(const char *path, int durable, struct db **out,
     struct ecs_error *err)
@@ -142,7 +162,6 @@ sq_open(const char *path, int durable, struct db **out,
 	    sq_exec(d, "PRAGMA journal_size_limit = 67108864") != ECS_OK ||
 	    sq_exec(d, durable ? "PRAGMA synchronous = FULL" :
 	    "PRAGMA synchronous = NORMAL") != ECS_OK ||
-	    sq_exec(d, "PRAGMA foreign_keys = ON") != ECS_OK ||
 	    (version = user_version(sd)) < 0) {
 		snprintf(err->e_msg, sizeof(err->e_msg), "%s: %s", path,
 		    sqlite3_errmsg(sd->sd_h));
@@ -156,7 +175,12 @@ sq_open(const char *path, int durable, struct db **out,
 		e = ECS_ESTORE;
 		goto fail;
 	}
-	/* The base schema, then each migration, each in one transaction. */
+	/*
+	 * The base schema, then each migration, each in one transaction,
+	 * with foreign keys off (a migration may make a table anew, which
+	 * must not delete what refers to the old one) and checked before
+	 * the commit.
+	 */
 	while (version < SCHEMA_VERSION) {
 		char	 pragma[64];
 
@@ -166,15 +190,24 @@ sq_open(const char *path, int durable, struct db **out,
 		    sq_exec(d, version == 0 ? store_schema_sql :
 		    store_migrations[version - 1]) != ECS_OK ||
 		    sq_exec(d, pragma) != ECS_OK ||
+		    foreign_keys_broken(sd) ||
 		    sq_exec(d, "COMMIT") != ECS_OK) {
 			snprintf(err->e_msg, sizeof(err->e_msg),
 			    "%s: applying schema version %d: %s", path,
-			    (int)version + 1, sqlite3_errmsg(sd->sd_h));
+			    (int)version + 1, sd->sd_rc ==
+			    SQLITE_CONSTRAINT_FOREIGNKEY ? "foreign key check "
+			    "failed" : sqlite3_errmsg(sd->sd_h));
 			sq_exec(d, "ROLLBACK");
 			e = ECS_ESTORE;
 			goto fail;
 		}
 		version++;
+	}
+	if (sq_exec(d, "PRAGMA foreign_keys = ON") != ECS_OK) {
+		snprintf(err->e_msg, sizeof(err->e_msg), "%s: %s", path,
+		    sqlite3_errmsg(sd->sd_h));
+		e = ECS_ESTORE;
+		goto fail;
 	}
 	*out = d;
 	return ECS_OK;

@@ -282,7 +282,7 @@ open_records_the_schema_version_and_reopening_keeps_data(void **state)
 	store_close(f->f_s);
 	f->f_s = NULL;
 	/* PRAGMA user_version lives at offset 60 of the database header. */
-	assert_int_equal(header_u32(f->f_db, 60), 2);
+	assert_int_equal(header_u32(f->f_db, 60), 3);
 	reopen(f);
 	assert_int_equal(store_community_by_name(f->f_s, "kept", &cid),
 	    ECS_OK);
@@ -302,11 +302,11 @@ open_refuses_a_database_from_a_newer_schema(void **state)
 
 	store_close(f->f_s);
 	f->f_s = NULL;
-	header_put_u32(f->f_db, 60, 3);
+	header_put_u32(f->f_db, 60, 4);
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(store_open(f->f_db, 0, &f->f_s, &err), ECS_ESTORE);
-	assert_non_null(strstr(err.e_msg, "schema version 3 is newer"));
-	header_put_u32(f->f_db, 60, 2);
+	assert_non_null(strstr(err.e_msg, "schema version 4 is newer"));
+	header_put_u32(f->f_db, 60, 3);
 	reopen(f);
 }
 
