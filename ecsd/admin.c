@@ -182,7 +182,7 @@ admin_create(struct req *rq, const char *kind)
 	json_free(doc);
 	if (e == ECS_OK && (e = broker_admin_settle(rq->rq_env->e_store)) !=
 	    ECS_OK)
-		broker_fail(&err, e, "storage failure");
+		util_fail(&err, e, "storage failure");
 	http_end_write(rq, e == ECS_OK);
 	if (e != ECS_OK) {
 		admin_fail(rq, &err, e);
@@ -212,7 +212,7 @@ admin_update(struct req *rq, const char *kind, int64_t id)
 	json_free(doc);
 	if (e == ECS_OK && (e = broker_admin_settle(rq->rq_env->e_store)) !=
 	    ECS_OK)
-		broker_fail(&err, e, "storage failure");
+		util_fail(&err, e, "storage failure");
 	http_end_write(rq, e == ECS_OK);
 	if (e != ECS_OK) {
 		admin_fail(rq, &err, e);

@@ -89,7 +89,7 @@ fail401(struct req *rq, const char *fmt, const char *v)
 	log_escape(v, esc, sizeof(esc));
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-	broker_fail(&err, ECS_EAUTH, fmt, esc);
+	util_fail(&err, ECS_EAUTH, fmt, esc);
 #pragma GCC diagnostic pop
 	reply_error(rq, &err);
 	return -1;

@@ -24,27 +24,15 @@
 #define TXT_NOT_INVOLVED "You are not allowed to access this resource, " \
 	"because you are not the original sender or a receiver."
 
-enum ecs_err
-broker_fail(struct ecs_error *err, enum ecs_err code, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	err->e_code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->e_msg, sizeof(err->e_msg), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 static enum ecs_err
 store_fail(struct ecs_error *err, enum ecs_err e)
 {
 	if (e == ECS_ENOMEM)
-		return broker_fail(err, e, "Out of memory");
+		return util_fail(err, e, "Out of memory");
 	if (e == ECS_EFULL || e == ECS_EBUSY)
-		return broker_fail(err, e, "Storage unavailable, try again "
+		return util_fail(err, e, "Storage unavailable, try again "
 		    "later");
-	return broker_fail(err, e, "Internal storage error");
+	return util_fail(err, e, "Internal storage error");
 }
 
 void
@@ -64,11 +52,11 @@ broker_auth_id(struct store *s, const char *id, int64_t *pid,
 	enum ecs_err	 e;
 
 	if (id == NULL || util_blank(id))
-		return broker_fail(err, ECS_EAUTH,
+		return util_fail(err, ECS_EAUTH,
 		    "No \"X-EcsAuthId\" http header");
 	e = store_identity_pid(s, id, pid);
 	if (e == ECS_ENOTFOUND)
-		return broker_fail(err, ECS_EAUTH,
+		return util_fail(err, ECS_EAUTH,
 		    "No \"X-EcsAuthId: %s\" identity found", id);
 	if (e != ECS_OK)
 		return store_fail(err, e);
@@ -214,7 +202,7 @@ addr_comm(void *arg, const char *tok)
 		    (e = store_community_exists(ac->ac_store, cid)) ==
 		    ECS_ENOTFOUND) {
 			if (ac->ac_create)
-				return broker_fail(ac->ac_err, ECS_ENOTFOUND,
+				return util_fail(ac->ac_err, ECS_ENOTFOUND,
 				    "Couldn't find Community with ID=%s", tok);
 			return ECS_OK;	/* unusable on update */
 		}
@@ -223,7 +211,7 @@ addr_comm(void *arg, const char *tok)
 	} else {
 		e = store_community_by_name(ac->ac_store, tok, &cid);
 		if (e == ECS_ENOTFOUND)
-			return broker_fail(ac->ac_err, ECS_EINVAL,
+			return util_fail(ac->ac_err, ECS_EINVAL,
 			    "community id/name in X-EcsReceiverCommunities "
 			    "header not found: %s", tok);
 		if (e != ECS_OK)
@@ -290,14 +278,14 @@ address(struct store *s, const struct ecs_participant *snd,
 	if ((e = each_token(p->ep_mids, addr_mid, &ac)) != ECS_OK)
 		goto done;
 	if (ac.ac_ntok == 0) {
-		e = broker_fail(err, ECS_EINVAL, "%s", TXT_NO_RECEIVERS);
+		e = util_fail(err, ECS_EINVAL, "%s", TXT_NO_RECEIVERS);
 		goto done;
 	}
 	/* Every addressed mid must exist (step 5), usable or not. */
 	for (i = 0; i < ac.ac_mids.iv_n; i++) {
 		e = store_mid_info(s, ac.ac_mids.iv_v[i], &cid, &pid);
 		if (e == ECS_ENOTFOUND) {
-			e = broker_fail(err, ECS_EINVAL, "Membership id in "
+			e = util_fail(err, ECS_EINVAL, "Membership id in "
 			    "X-EcsReceiverMemberships header not found.");
 			goto done;
 		}
@@ -338,7 +326,7 @@ address(struct store *s, const struct ecs_participant *snd,
 		goto done;
 	}
 	if (!usable)
-		e = broker_fail(err, ECS_EDENIED, "%s", TXT_NOT_JOINING);
+		e = util_fail(err, ECS_EDENIED, "%s", TXT_NOT_JOINING);
 done:
 	ivec_free(&ac.ac_mids);
 	ivec_free(&ac.ac_cids);
@@ -357,14 +345,14 @@ validate_post(const struct ecs_post *p, struct ecs_error *err)
 	int	 nobody = util_blankn(p->ep_body, p->ep_len);
 
 	if (noct && nobody)
-		return broker_fail(err, ECS_EINVAL, "Validation failed: *** "
+		return util_fail(err, ECS_EINVAL, "Validation failed: *** "
 		    "You must povide a \"Content-Type\" header. , *** You have "
 		    "to provide a \"http body\". *** ");
 	if (noct)
-		return broker_fail(err, ECS_EINVAL, "Validation failed: *** "
+		return util_fail(err, ECS_EINVAL, "Validation failed: *** "
 		    "You must povide a \"Content-Type\" header. ");
 	if (nobody)
-		return broker_fail(err, ECS_EINVAL, "Validation failed: *** "
+		return util_fail(err, ECS_EINVAL, "Validation failed: *** "
 		    "You have to provide a \"http body\". *** ");
 	return ECS_OK;
 }
@@ -397,18 +385,18 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	enum ecs_err		 e;
 
 	if (!util_is_json_type(p->ep_ctype))
-		return broker_fail(err, ECS_EMEDIA,
+		return util_fail(err, ECS_EMEDIA,
 		    "Body format has to be in JSON");
 	if ((e = json_parse(p->ep_body, p->ep_len, &doc)) != ECS_OK ||
 	    json_type(doc) != JSON_OBJECT) {
 		json_free(doc);
 		if (e == ECS_ENOMEM)
 			return store_fail(err, e);
-		return broker_fail(err, ECS_EINVAL, "Invalid JSON body");
+		return util_fail(err, ECS_EINVAL, "Invalid JSON body");
 	}
 	if (json_get(doc, "url") == NULL && json_get(doc, "realm") == NULL) {
 		json_free(doc);
-		return broker_fail(err, ECS_EINVAL,
+		return util_fail(err, ECS_EINVAL,
 		    "You have to provide realm or url attribute");
 	}
 	vs = json_get(doc, "sov");
@@ -418,7 +406,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	    (ve != NULL && (json_string(ve) == NULL ||
 	    util_parse_iso8601(json_string(ve), &eov) != 0))) {
 		json_free(doc);
-		return broker_fail(err, ECS_EINVAL,
+		return util_fail(err, ECS_EINVAL,
 		    "invalid times either in sov or eov");
 	}
 	if (vs == NULL && ve == NULL) {
@@ -427,7 +415,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	} else if (ve == NULL) {
 		if (sov < now) {
 			json_free(doc);
-			return broker_fail(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "sov time is younger then current time");
 		}
 		keep_sov = json_string(vs);
@@ -435,7 +423,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	} else if (vs == NULL) {
 		if (eov < now + least) {
 			json_free(doc);
-			return broker_fail(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "eov time is too young");
 		}
 		keep_eov = json_string(ve);
@@ -443,7 +431,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	} else {
 		if (eov < now || eov < sov) {
 			json_free(doc);
-			return broker_fail(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "invalid times either in sov or eov");
 		}
 		keep_sov = json_string(vs);
@@ -474,7 +462,7 @@ token_body(const struct ecs_participant *snd, const struct ecs_post *p,
 	jw_obj_close(&w);
 	json_free(doc);
 	if (out->b_err)
-		return broker_fail(err, ECS_ETOOBIG, "Token too large");
+		return util_fail(err, ECS_ETOOBIG, "Token too large");
 	*eovp = eov;
 	return ECS_OK;
 }
@@ -545,22 +533,22 @@ broker_msg_find(struct store *s, const struct ecs_resource *r,
 	if (is_auths(r) && !all_digits(idtext)) {
 		e = store_auth_by_hash(s, idtext, id);
 		if (e == ECS_ENOTFOUND)
-			return broker_fail(err, e, "Invalid auths hash");
+			return util_fail(err, e, "Invalid auths hash");
 		if (e != ECS_OK)
 			return store_fail(err, e);
 	} else if (util_parse_i64(idtext, 1, INT64_MAX, id) != 0) {
-		return broker_fail(err, ECS_ENOTFOUND, is_auths(r) ?
+		return util_fail(err, ECS_ENOTFOUND, is_auths(r) ?
 		    "Invalid auths id" : "Invalid resource id");
 	}
 	e = store_msg_get(s, *id, &m);
 	if (e == ECS_ENOTFOUND)
-		return broker_fail(err, e, is_auths(r) && all_digits(idtext) ?
+		return util_fail(err, e, is_auths(r) && all_digits(idtext) ?
 		    "Invalid auths id" : "Invalid resource id");
 	if (e != ECS_OK)
 		return store_fail(err, e);
 	e = ECS_OK;
 	if (m.m_resource_id != r->r_id || m.m_removed)
-		e = broker_fail(err, ECS_ENOTFOUND, is_auths(r) &&
+		e = util_fail(err, ECS_ENOTFOUND, is_auths(r) &&
 		    m.m_resource_id != r->r_id && all_digits(idtext) ?
 		    "Invalid auths id" : "Invalid resource id");
 	store_msg_clear(&m);
@@ -632,7 +620,7 @@ broker_msg_show(struct store *s, const struct ecs_participant *c,
 	v->v_found = 1;
 	if (v->v_msg.m_sender != c->p_id && v->v_links.lv_n == 0) {
 		broker_view_clear(v);
-		return broker_fail(err, ECS_EDENIED, "%s", TXT_NOT_INVOLVED);
+		return util_fail(err, ECS_EDENIED, "%s", TXT_NOT_INVOLVED);
 	}
 	if ((e = token_expired(s, r, c, v, now, &expired)) != ECS_OK) {
 		broker_view_clear(v);
@@ -640,7 +628,7 @@ broker_msg_show(struct store *s, const struct ecs_participant *c,
 	}
 	if (expired) {
 		broker_view_clear(v);
-		return broker_fail(err, ECS_ECONFLICT,
+		return util_fail(err, ECS_ECONFLICT,
 		    "Authorization token outtimed");
 	}
 	return ECS_OK;
@@ -674,7 +662,7 @@ broker_msg_update(struct store *s, const struct ecs_participant *c,
 	pid = m.m_sender;
 	store_msg_clear(&m);
 	if (pid != c->p_id)
-		return broker_fail(err, ECS_EDENIED,
+		return util_fail(err, ECS_EDENIED,
 		    "You are not the original sender of the message.");
 	if ((e = validate_post(p, err)) != ECS_OK)
 		return e;
@@ -796,7 +784,7 @@ broker_msg_delete(struct store *s, const struct ecs_participant *c,
 		}
 		if (expired) {
 			broker_view_clear(v);
-			broker_fail(err, ECS_ECONFLICT,
+			util_fail(err, ECS_ECONFLICT,
 			    "Authorization token outtimed");
 			err->e_keep = 1;
 			return ECS_ECONFLICT;
@@ -811,7 +799,7 @@ broker_msg_delete(struct store *s, const struct ecs_participant *c,
 		return ECS_OK;
 	}
 	broker_view_clear(v);
-	return broker_fail(err, ECS_ENOTFOUND,
+	return util_fail(err, ECS_ENOTFOUND,
 	    "you are not a receiver of \"%s/%s/%s\"", r->r_ns, r->r_name,
 	    idtext);
 }
@@ -893,7 +881,7 @@ broker_details(struct store *s, const struct ecs_participant *c,
 	if (check && !involved) {
 		store_msg_clear(&m);
 		linkv_free(&lv);
-		return broker_fail(err, ECS_EDENIED, "%s", TXT_NOT_INVOLVED);
+		return util_fail(err, ECS_EDENIED, "%s", TXT_NOT_INVOLVED);
 	}
 	jw_obj_open(w);
 	jw_key(w, "receivers");
@@ -1105,12 +1093,12 @@ apply_list(struct store *s, const struct json *doc, const char *kind,
 	if (list == NULL)
 		return ECS_OK;
 	if (json_type(list) != JSON_ARRAY)
-		return broker_fail(err, ECS_EINVAL, "%s: must be an array",
+		return util_fail(err, ECS_EINVAL, "%s: must be an array",
 		    kind);
 	for (i = 0; i < json_len(list); i++) {
 		o = json_at(list, i);
 		if (json_type(o) != JSON_OBJECT)
-			return broker_fail(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "%s[%zu]: must be an object", kind, i);
 		e = store_admin_find(s, kind, o, &id);
 		if (e == ECS_OK)
@@ -1124,7 +1112,7 @@ apply_list(struct store *s, const struct json *doc, const char *kind,
 		if (e != ECS_OK) {
 			snprintf(where, sizeof(where), "%s[%zu]: %s", kind, i,
 			    err->e_msg);
-			return broker_fail(err, e, "%s", where);
+			return util_fail(err, e, "%s", where);
 		}
 		if ((e = broker_admin_settle(s)) != ECS_OK)
 			return store_fail(err, e);
@@ -1144,7 +1132,7 @@ broker_apply(struct store *s, const struct json *doc, struct jw *w,
 	enum ecs_err	 e;
 
 	if (json_type(doc) != JSON_OBJECT)
-		return broker_fail(err, ECS_EINVAL,
+		return util_fail(err, ECS_EINVAL,
 		    "body: must be a JSON object");
 	for (i = 0; i < 4; i++)
 		if ((e = apply_list(s, doc, kinds[i], &n[i], err)) != ECS_OK)
@@ -1294,7 +1282,7 @@ subdoc_read(struct store *s, const struct ecs_participant *parent,
 					snprintf(num, sizeof(num), "%lld",
 					    (long long)cid);
 				e = ECS_EINVAL;
-				broker_fail(err, e, "You provided at least one "
+				util_fail(err, e, "You provided at least one "
 				    "unknown community for a subparticipant "
 				    "creation.\nFollowing community is unknown "
 				    "(either a cid or a community name): %s\n",
@@ -1304,7 +1292,7 @@ subdoc_read(struct store *s, const struct ecs_participant *parent,
 		} else if ((name = json_string(v)) != NULL) {
 			if (store_community_by_name(s, name, &cid) != ECS_OK) {
 				e = ECS_EINVAL;
-				broker_fail(err, e, "You provided at least one "
+				util_fail(err, e, "You provided at least one "
 				    "unknown community for a subparticipant "
 				    "creation.\nFollowing community is unknown "
 				    "(either a cid or a community name): %s\n",
@@ -1328,7 +1316,7 @@ subdoc_read(struct store *s, const struct ecs_participant *parent,
 	}
 	ivec_free(&mine);
 	if (e == ECS_OK && bad.b_len > 0) {
-		e = broker_fail(err, ECS_EINVAL, "The subparticipant's "
+		e = util_fail(err, ECS_EINVAL, "The subparticipant's "
 		    "communities must be a subset of its parent.\nFollowing "
 		    "communities are not allowed: %s\n", buf_str(&bad));
 	} else if (e != ECS_OK)
@@ -1441,12 +1429,12 @@ broker_subpart_owned(struct store *s, int64_t parent, const char *sidtext,
 
 	if (util_parse_i64(sidtext, 1, INT64_MAX, &sid) != 0 ||
 	    (e = store_subpart_get(s, sid, sp)) == ECS_ENOTFOUND)
-		return broker_fail(err, ECS_ENOTFOUND,
+		return util_fail(err, ECS_ENOTFOUND,
 		    "Couldn't find Subparticipant with ID=%s", sidtext);
 	if (e != ECS_OK)
 		return store_fail(err, e);
 	if (sp->sp_parent != parent)
-		return broker_fail(err, ECS_EDENIED, "You are not allowed to "
+		return util_fail(err, ECS_EDENIED, "You are not allowed to "
 		    "access this subparticipant because you are not its "
 		    "parent/creator.");
 	return ECS_OK;

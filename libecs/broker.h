@@ -40,10 +40,6 @@ struct ecs_view {
 
 void		 broker_view_clear(struct ecs_view *);
 
-/* Set err's code and text; returns the code. */
-enum ecs_err	 broker_fail(struct ecs_error *, enum ecs_err, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
-
 enum ecs_err	 broker_auth_id(struct store *, const char *, int64_t *,
 		    struct ecs_error *);
 

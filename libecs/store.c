@@ -1609,22 +1609,6 @@ store_configs_json(struct store *s, int64_t pid, struct jw *w)
 
 /* --- the admin model ------------------------------------------------------ */
 
-static enum ecs_err
-field_err(struct ecs_error *err, enum ecs_err code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static enum ecs_err
-field_err(struct ecs_error *err, enum ecs_err code, const char *fmt, ...)
-{
-	va_list	 ap;
-
-	err->e_code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->e_msg, sizeof(err->e_msg), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 #define F_REQUIRED	0x01	/* must be present */
 #define F_NONBLANK	0x02	/* when present, must not be blank */
 
@@ -1637,17 +1621,17 @@ get_str(const struct json *o, const char *k, int flags, const char **out,
 
 	if (v == NULL || json_type(v) == JSON_NULL) {
 		if (flags & F_REQUIRED)
-			return field_err(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "%s: required string missing", k);
 		*out = NULL;
 		return ECS_OK;
 	}
 	if (json_type(v) != JSON_STRING)
-		return field_err(err, ECS_EINVAL, "%s: must be a string", k);
+		return util_fail(err, ECS_EINVAL, "%s: must be a string", k);
 	if ((flags & (F_REQUIRED | F_NONBLANK)) && util_blank(json_string(v)))
-		return field_err(err, ECS_EINVAL, "%s: must not be blank", k);
+		return util_fail(err, ECS_EINVAL, "%s: must not be blank", k);
 	if (strlen(json_string(v)) > 1000)
-		return field_err(err, ECS_EINVAL, "%s: longer than 1000 bytes",
+		return util_fail(err, ECS_EINVAL, "%s: longer than 1000 bytes",
 		    k);
 	*out = json_string(v);
 	return ECS_OK;
@@ -1667,7 +1651,7 @@ get_bool(const struct json *o, const char *k, int *out, struct ecs_error *err)
 	else if (json_type(v) == JSON_FALSE)
 		*out = 0;
 	else
-		return field_err(err, ECS_EINVAL, "%s: must be true or false",
+		return util_fail(err, ECS_EINVAL, "%s: must be true or false",
 		    k);
 	return ECS_OK;
 }
@@ -1683,7 +1667,7 @@ get_id(const struct json *o, const char *k, int64_t *out,
 	if (v == NULL || json_type(v) == JSON_NULL)
 		return ECS_OK;
 	if (json_int(v, out) != 0 || *out < 1)
-		return field_err(err, ECS_EINVAL,
+		return util_fail(err, ECS_EINVAL,
 		    "%s: must be a positive integer", k);
 	return ECS_OK;
 }
@@ -1722,8 +1706,8 @@ step_write(struct store *s, struct dbst *q, int64_t *id,
 	if (e == ECS_OK)
 		return ECS_OK;
 	if (e == ECS_EEXIST)
-		return field_err(err, ECS_EEXIST, "%s already exists", what);
-	return field_err(err, e, "storage failure");
+		return util_fail(err, ECS_EEXIST, "%s already exists", what);
+	return util_fail(err, e, "storage failure");
 }
 
 static void
@@ -1932,23 +1916,23 @@ set_identities(struct store *s, int64_t pid, const struct json *ids,
 	int64_t		 owner;
 
 	if (json_type(ids) != JSON_ARRAY)
-		return field_err(err, ECS_EINVAL, "%s: must be an array",
+		return util_fail(err, ECS_EINVAL, "%s: must be an array",
 		    "auth_ids");
 	for (i = 0; i < json_len(ids); i++) {
 		name = json_string(json_at(ids, i));
 		if (name == NULL || util_blank(name) || strlen(name) > 1000)
-			return field_err(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "%s: must hold non-blank strings", "auth_ids");
 		for (j = 0; j < i; j++)
 			if (strcmp(name, json_string(json_at(ids, j))) == 0)
-				return field_err(err, ECS_EEXIST,
+				return util_fail(err, ECS_EEXIST,
 				    "%s already exists", "auth id");
 		e = store_identity_pid(s, name, &owner);
 		if (e == ECS_OK && owner != pid)
-			return field_err(err, ECS_EEXIST, "%s already exists",
+			return util_fail(err, ECS_EEXIST, "%s already exists",
 			    "auth id");
 		if (e != ECS_OK && e != ECS_ENOTFOUND)
-			return field_err(err, e, "storage failure");
+			return util_fail(err, e, "storage failure");
 	}
 	if ((e = exec_i(s, "DELETE FROM identities WHERE participant_id = ?",
 	    1, pid, 0, 0)) != ECS_OK)
@@ -1972,13 +1956,13 @@ community_ref(struct store *s, const struct json *v, int64_t *cid,
 {
 	if (json_string(v) != NULL) {
 		if (store_community_by_name(s, json_string(v), cid) != ECS_OK)
-			return field_err(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "communities: no community named %s",
 			    json_string(v));
 		return ECS_OK;
 	}
 	if (json_int(v, cid) != 0 || store_community_exists(s, *cid) != ECS_OK)
-		return field_err(err, ECS_EINVAL, "%s: unknown community id",
+		return util_fail(err, ECS_EINVAL, "%s: unknown community id",
 		    "communities");
 	return ECS_OK;
 }
@@ -1993,13 +1977,13 @@ add_membership(struct store *s, int64_t pid, int64_t cid, int64_t *mid,
 	/* Checked first: a failing insert would spoil the transaction. */
 	e = store_member_mid(s, pid, cid, &x);
 	if (e == ECS_OK)
-		return field_err(err, ECS_EEXIST, "%s already exists",
+		return util_fail(err, ECS_EEXIST, "%s already exists",
 		    "membership");
 	if (e != ECS_ENOTFOUND)
 		return e;
 	e = store_membership_add(s, pid, cid, mid);
 	if (e == ECS_EEXIST)
-		return field_err(err, ECS_EEXIST, "%s already exists",
+		return util_fail(err, ECS_EEXIST, "%s already exists",
 		    "membership");
 	if (e != ECS_OK)
 		return e;
@@ -2021,7 +2005,7 @@ set_communities(struct store *s, int64_t pid, const struct json *cs,
 	enum ecs_err	 e = ECS_OK;
 
 	if (json_type(cs) != JSON_ARRAY)
-		return field_err(err, ECS_EINVAL, "%s: must be an array",
+		return util_fail(err, ECS_EINVAL, "%s: must be an array",
 		    "communities");
 	memset(&want, 0, sizeof(want));
 	memset(&have, 0, sizeof(have));
@@ -2057,10 +2041,10 @@ org_ref(struct store *s, const struct json *o, int64_t *org,
 		e = query_i(s, "SELECT id FROM organizations WHERE id = ?", 1,
 		    *org, 0, &x);
 		if (e == ECS_ENOTFOUND)
-			return field_err(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "%s: no such organization", "organization_id");
 		if (e != ECS_OK)
-			return field_err(err, e, "storage failure");
+			return util_fail(err, e, "storage failure");
 		return ECS_OK;
 	}
 	if ((e = get_str(o, "organization", 0, &name, err)) != ECS_OK)
@@ -2068,10 +2052,10 @@ org_ref(struct store *s, const struct json *o, int64_t *org,
 	if (name != NULL) {
 		e = store_org_by_name(s, name, org);
 		if (e == ECS_ENOTFOUND)
-			return field_err(err, ECS_EINVAL,
+			return util_fail(err, ECS_EINVAL,
 			    "organization: no organization named %s", name);
 		if (e != ECS_OK)
-			return field_err(err, e, "storage failure");
+			return util_fail(err, e, "storage failure");
 	}
 	return ECS_OK;
 }
@@ -2094,8 +2078,8 @@ name_taken(struct store *s, const char *sql, const char *name, int64_t self,
 	if (e == ECS_ENOTFOUND || (e == ECS_OK && id == self))
 		return ECS_OK;
 	if (e == ECS_OK)
-		return field_err(err, ECS_EEXIST, "%s already exists", what);
-	return field_err(err, e, "storage failure");
+		return util_fail(err, ECS_EEXIST, "%s already exists", what);
+	return util_fail(err, e, "storage failure");
 }
 
 static enum ecs_err
@@ -2120,10 +2104,10 @@ participant_write(struct store *s, int64_t *id, const struct json *o,
 	    (e = org_ref(s, o, &org, err)) != ECS_OK)
 		return e;
 	if (name != NULL && util_blank(name))
-		return field_err(err, ECS_EINVAL, "%s: must not be blank",
+		return util_fail(err, ECS_EINVAL, "%s: must not be blank",
 		    "name");
 	if (*id == 0 && org == 0)
-		return field_err(err, ECS_EINVAL,
+		return util_fail(err, ECS_EINVAL,
 		    "%s: required for a new participant", "organization_id");
 	if ((e = name_taken(s, "SELECT id FROM participants WHERE name = ?",
 	    name, *id, err, "participant name")) != ECS_OK)
@@ -2269,14 +2253,14 @@ resource_write(struct store *s, int64_t *id, const struct json *o,
 	    (e = get_bool(o, "events", &events, err)) != ECS_OK)
 		return e;
 	if (ns != NULL && !valid_resource_part(ns))
-		return field_err(err, ECS_EINVAL, "%s: must match "
+		return util_fail(err, ECS_EINVAL, "%s: must match "
 		    "[A-Za-z0-9_-]+", "namespace");
 	if (name != NULL && !valid_resource_part(name))
-		return field_err(err, ECS_EINVAL, "%s: must match "
+		return util_fail(err, ECS_EINVAL, "%s: must match "
 		    "[A-Za-z0-9_-]+", "name");
 	if (ns != NULL && (strcmp(ns, "sys") == 0 ||
 	    strcmp(ns, "admin") == 0))
-		return field_err(err, ECS_EINVAL,
+		return util_fail(err, ECS_EINVAL,
 		    "namespace: %s is reserved", ns);
 	/* The pair after the change must not name another resource. */
 	if ((ns == NULL || name == NULL) && !create) {
@@ -2286,15 +2270,15 @@ resource_write(struct store *s, int64_t *id, const struct json *o,
 			if (name == NULL)
 				name = r.r_name;
 		} else if (e != ECS_ENOTFOUND)
-			return field_err(err, e, "storage failure");
+			return util_fail(err, e, "storage failure");
 	}
 	if (ns != NULL && name != NULL) {
 		e = store_resource_find(s, ns, name, &other);
 		if (e == ECS_OK && other.r_id != *id)
-			return field_err(err, ECS_EEXIST, "%s already exists",
+			return util_fail(err, ECS_EEXIST, "%s already exists",
 			    "resource");
 		if (e != ECS_OK && e != ECS_ENOTFOUND)
-			return field_err(err, e, "storage failure");
+			return util_fail(err, e, "storage failure");
 	}
 	if (create)
 		q = st(s, "INSERT INTO resources (namespace, name, postroute, "
@@ -2326,23 +2310,23 @@ membership_write(struct store *s, int64_t *id, const struct json *o,
 	enum ecs_err	 e;
 
 	if (*id != 0)
-		return field_err(err, ECS_EINVAL, "%s cannot be changed",
+		return util_fail(err, ECS_EINVAL, "%s cannot be changed",
 		    "membership");
 	if ((e = get_id(o, "participant_id", &pid, err)) != ECS_OK ||
 	    (e = get_id(o, "community_id", &cid, err)) != ECS_OK)
 		return e;
 	if (pid == 0)
-		return field_err(err, ECS_EINVAL, "%s: required",
+		return util_fail(err, ECS_EINVAL, "%s: required",
 		    "participant_id");
 	if (cid == 0)
-		return field_err(err, ECS_EINVAL, "%s: required",
+		return util_fail(err, ECS_EINVAL, "%s: required",
 		    "community_id");
 	if (query_i(s, "SELECT id FROM participants WHERE id = ? AND "
 	    "ptype IS NOT NULL", 1, pid, 0, &pid) != ECS_OK)
-		return field_err(err, ECS_ENOTFOUND,
+		return util_fail(err, ECS_ENOTFOUND,
 		    "%s: no such participant", "participant_id");
 	if (store_community_exists(s, cid) != ECS_OK)
-		return field_err(err, ECS_ENOTFOUND,
+		return util_fail(err, ECS_ENOTFOUND,
 		    "%s: no such community", "community_id");
 	return add_membership(s, pid, cid, id, err);
 }
@@ -2359,7 +2343,7 @@ simple_write(struct store *s, const char *kind, int64_t *id,
 		return resource_write(s, id, o, err);
 	if (strcmp(kind, "memberships") == 0)
 		return membership_write(s, id, o, err);
-	return field_err(err, ECS_ENOTFOUND, "no such collection: %s", kind);
+	return util_fail(err, ECS_ENOTFOUND, "no such collection: %s", kind);
 }
 
 enum ecs_err
@@ -2372,7 +2356,7 @@ store_admin_create(struct store *s, const char *kind, const struct json *o,
 	gen_bump(s);
 
 	if (json_type(o) != JSON_OBJECT)
-		return field_err(err, ECS_EINVAL, "%s: must be a JSON object",
+		return util_fail(err, ECS_EINVAL, "%s: must be a JSON object",
 		    "body");
 	*id = 0;
 	if (strcmp(kind, "participants") != 0)
@@ -2394,14 +2378,14 @@ store_admin_update(struct store *s, const char *kind, int64_t id,
 	gen_bump(s);
 
 	if (json_type(o) != JSON_OBJECT)
-		return field_err(err, ECS_EINVAL, "%s: must be a JSON object",
+		return util_fail(err, ECS_EINVAL, "%s: must be a JSON object",
 		    "body");
 	buf_init(&b, 0);
 	jw_init(&w, &b, 0);
 	e = store_admin_get(s, kind, id, &w);
 	buf_free(&b);
 	if (e != ECS_OK)
-		return field_err(err, e, "%s: no such id", kind);
+		return util_fail(err, e, "%s: no such id", kind);
 	if (strcmp(kind, "participants") == 0) {
 		struct ivec	 gone;
 		size_t		 i;

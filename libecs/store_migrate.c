@@ -14,6 +14,7 @@
 
 #include "store_db.h"
 #include "store_migrate.h"
+#include "util.h"
 
 /*
  * The tables of schema version 3 and their columns; the type letters say
@@ -64,9 +65,8 @@ mig_fail(struct ecs_error *err, enum ecs_err e, const char *fmt, ...)
 	va_list	 ap;
 
 	va_start(ap, fmt);
-	vsnprintf(err->e_msg, sizeof(err->e_msg), fmt, ap);
+	util_vfail(err, e, fmt, ap);
 	va_end(ap);
-	err->e_code = e;
 	return -1;
 }
 

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,4 +428,24 @@ util_i64toa(int64_t v, char *out)
 		out[n++] = t[--i];
 	out[n] = '\0';
 	return n;
+}
+
+enum ecs_err
+util_vfail(struct ecs_error *err, enum ecs_err code, const char *fmt,
+    va_list ap)
+{
+	err->e_code = code;
+	vsnprintf(err->e_msg, sizeof(err->e_msg), fmt, ap);
+	return code;
+}
+
+enum ecs_err
+util_fail(struct ecs_error *err, enum ecs_err code, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	util_vfail(err, code, fmt, ap);
+	va_end(ap);
+	return code;
 }

@@ -4,6 +4,7 @@
 #ifndef ECS_UTIL_H
 #define ECS_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -37,6 +38,11 @@ void	 util_hex(const unsigned char *, size_t, char *);
 int	 util_is_json_type(const char *);
 /* snprintf(out, len, "%s", s) without the printf: returns strlen(s). */
 size_t	 util_strlcpy(char *out, const char *s, size_t len);
+/* Fill err (code and a formatted one-line text); returns code. */
+enum ecs_err util_fail(struct ecs_error *, enum ecs_err, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+enum ecs_err util_vfail(struct ecs_error *, enum ecs_err, const char *,
+	    va_list) __attribute__((format(printf, 3, 0)));
 /*
  * Put the n bytes of s at out + pos (out has len bytes and stays NUL
  * terminated, truncated as snprintf would); returns pos + n, the length
