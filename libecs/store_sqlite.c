@@ -149,6 +149,12 @@ sq_open(const char *path, int durable, struct db **out,
 		return ECS_ENOMEM;
 	d = &sd->sd_db;
 	d->db_drv = &db_sqlite;
+	/*
+	 * SQLite's memory statistics take a mutex around every allocation;
+	 * nothing here reads them. Only possible before SQLite initialises,
+	 * so a second open is told SQLITE_MISUSE, which changes nothing.
+	 */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (sqlite3_open_v2(path, &sd->sd_h, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		snprintf(err->e_msg, sizeof(err->e_msg), "%s: %s", path,
