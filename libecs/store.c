@@ -328,8 +328,8 @@ query_iv(struct store *s, const char *sql, int n, int64_t a, int64_t b,
 
 /* --- open, close, transactions ------------------------------------------ */
 
-static const struct db_driver *
-driver_for(const char *target, const char **rest)
+const struct db_driver *
+db_driver_for(const char *target, const char **rest)
 {
 	if (strncmp(target, "sqlite:", 7) == 0) {
 		*rest = target + 7;
@@ -356,7 +356,7 @@ store_open(const char *target, int durable, struct store **out,
 	struct store		*s;
 	enum ecs_err		 e;
 
-	if ((drv = driver_for(target, &rest)) == NULL) {
+	if ((drv = db_driver_for(target, &rest)) == NULL) {
 		snprintf(err->e_msg, sizeof(err->e_msg), "this ecsd was built "
 		    "without PostgreSQL support (configure --with-postgresql)");
 		err->e_code = ECS_ESTORE;
@@ -386,7 +386,7 @@ store_checkpointer_start(struct store *s, const char *target)
 
 	if (drv->d_background == NULL)
 		return ECS_OK;
-	if (driver_for(target, &rest) != drv)
+	if (db_driver_for(target, &rest) != drv)
 		return ECS_EINVAL;
 	return drv->d_background(s->st_db, rest);
 }

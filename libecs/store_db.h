@@ -122,6 +122,13 @@ struct dbst {
 	struct db		*ds_db;
 };
 
+/*
+ * The driver of a target: "sqlite:PATH", "postgresql:DSN" or a bare PATH
+ * (SQLite); *rest is what follows the scheme. NULL for "postgresql:" in a
+ * build without it.
+ */
+const struct db_driver	*db_driver_for(const char *target, const char **rest);
+
 extern const struct db_driver db_sqlite;
 #ifdef HAVE_POSTGRESQL
 extern const struct db_driver db_postgresql;

@@ -73,20 +73,14 @@ mig_fail(struct ecs_error *err, enum ecs_err e, const char *fmt, ...)
 static int
 mig_driver(const char *spec, struct mig_end *end, struct ecs_error *err)
 {
-	if (strncmp(spec, "sqlite:", 7) == 0) {
-		end->me_drv = &db_sqlite;
-		end->me_target = spec + 7;
-	} else if (strncmp(spec, "postgresql:", 11) == 0) {
-#ifdef HAVE_POSTGRESQL
-		end->me_drv = &db_postgresql;
-		end->me_target = spec + 11;
-#else
-		return mig_fail(err, ECS_EINVAL, "%s: this build has no "
-		    "PostgreSQL support (configure --with-postgresql)", spec);
-#endif
-	} else
+	/* Here the scheme is required: a bare path would be ambiguous. */
+	if (strncmp(spec, "sqlite:", 7) != 0 &&
+	    strncmp(spec, "postgresql:", 11) != 0)
 		return mig_fail(err, ECS_EINVAL, "%s: not sqlite:PATH or "
 		    "postgresql:DSN", spec);
+	if ((end->me_drv = db_driver_for(spec, &end->me_target)) == NULL)
+		return mig_fail(err, ECS_EINVAL, "%s: this build has no "
+		    "PostgreSQL support (configure --with-postgresql)", spec);
 	if (*end->me_target == '\0')
 		return mig_fail(err, ECS_EINVAL, "%s: empty path or DSN", spec);
 	return 0;
