@@ -392,6 +392,8 @@ static int	 gen_fields(yajl_gen, const struct kind_info *,
 		    struct optval *, int);
 static int	 gen_finish(yajl_gen, char **, size_t *);
 static int	 build_body(char **, size_t *);
+static int	 api_print(const char *, const char *, const char *, size_t,
+		    int);
 static int	 cmd_add(void);
 static int	 cmd_list(void);
 static int	 cmd_object(const char *, const char *);
@@ -1496,40 +1498,47 @@ done:
 	return (rc);
 }
 
+/*
+ * One request whose answer is printed (as a table or object, or as the
+ * server's JSON with -j). An empty answer is fine when empty_ok is set,
+ * else an error.
+ */
 static int
-cmd_add(void)
+api_print(const char *method, const char *path, const char *body,
+    size_t len, int empty_ok)
 {
-	char		*body;
-	size_t		 len;
-	yajl_val	 v;
-	int		 rc;
+	yajl_val	v;
+	int		rc;
 
-	rc = build_body(&body, &len);
-	if (rc != EXIT_OK)
-		return (rc);
-	rc = api("POST", kinds[res.pr_kind].ki_path, body, len,
-	    ctl.c_json ? NULL : &v);
-	free(body);
+	rc = api(method, path, body, len, ctl.c_json ? NULL : &v);
 	if (rc != EXIT_OK || ctl.c_json)
 		return (rc);
+	if (v == NULL && empty_ok)
+		return (EXIT_OK);
 	rc = print_reply(v, 0);
 	yajl_tree_free(v);
 	return (rc);
 }
 
 static int
+cmd_add(void)
+{
+	char		*body;
+	size_t		 len;
+	int		 rc;
+
+	rc = build_body(&body, &len);
+	if (rc != EXIT_OK)
+		return (rc);
+	rc = api_print("POST", kinds[res.pr_kind].ki_path, body, len, 0);
+	free(body);
+	return (rc);
+}
+
+static int
 cmd_list(void)
 {
-	yajl_val	v;
-	int		rc;
-
-	rc = api("GET", kinds[res.pr_kind].ki_path, NULL, 0,
-	    ctl.c_json ? NULL : &v);
-	if (rc != EXIT_OK || ctl.c_json)
-		return (rc);
-	rc = print_reply(v, 0);
-	yajl_tree_free(v);
-	return (rc);
+	return (api_print("GET", kinds[res.pr_kind].ki_path, NULL, 0, 0));
 }
 
 /* show, delete and reset: one request on /path/ID[suffix]. */
@@ -1537,19 +1546,10 @@ static int
 cmd_object(const char *method, const char *suffix)
 {
 	char		path[256];
-	yajl_val	v;
-	int		rc;
 
 	snprintf(path, sizeof(path), "%s/%lld%s", kinds[res.pr_kind].ki_path,
 	    res.pr_id, suffix);
-	rc = api(method, path, NULL, 0, ctl.c_json ? NULL : &v);
-	if (rc != EXIT_OK || ctl.c_json)
-		return (rc);
-	if (v == NULL)
-		return (EXIT_OK);
-	rc = print_reply(v, 0);
-	yajl_tree_free(v);
-	return (rc);
+	return (api_print(method, path, NULL, 0, 1));
 }
 
 static int
@@ -1558,7 +1558,6 @@ cmd_set(void)
 	char		 path[256];
 	char		*body;
 	size_t		 len;
-	yajl_val	 v;
 	int		 rc;
 
 	rc = build_body(&body, &len);
@@ -1566,12 +1565,8 @@ cmd_set(void)
 		return (rc);
 	snprintf(path, sizeof(path), "%s/%lld", kinds[res.pr_kind].ki_path,
 	    res.pr_id);
-	rc = api("PUT", path, body, len, ctl.c_json ? NULL : &v);
+	rc = api_print("PUT", path, body, len, 0);
 	free(body);
-	if (rc != EXIT_OK || ctl.c_json)
-		return (rc);
-	rc = print_reply(v, 0);
-	yajl_tree_free(v);
 	return (rc);
 }
 
@@ -1580,7 +1575,6 @@ cmd_apply(void)
 {
 	char		*body;
 	size_t		 len;
-	yajl_val	 v;
 	int		 rc;
 
 	body = read_file(res.pr_arg, HTTPC_MAX_BODY, &len);
@@ -1588,12 +1582,8 @@ cmd_apply(void)
 		warnmsg("%s: %s", res.pr_arg, strerror(errno));
 		return (EXIT_FAIL);
 	}
-	rc = api("POST", "/admin/apply", body, len, ctl.c_json ? NULL : &v);
+	rc = api_print("POST", "/admin/apply", body, len, 0);
 	free(body);
-	if (rc != EXIT_OK || ctl.c_json)
-		return (rc);
-	rc = print_reply(v, 0);
-	yajl_tree_free(v);
 	return (rc);
 }
 
@@ -1672,7 +1662,6 @@ cmd_password(void)
 {
 	struct optval	*ov;
 	yajl_gen	 g;
-	yajl_val	 v;
 	const char	*pfile;
 	char		 path[256];
 	char		*pw, *body;
@@ -1724,11 +1713,7 @@ cmd_password(void)
 		goto fail;
 	snprintf(path, sizeof(path), "%s/%lld/password",
 	    kinds[K_PARTICIPANT].ki_path, res.pr_id);
-	rc = api("PUT", path, body, len, ctl.c_json ? NULL : &v);
-	if (rc == EXIT_OK && !ctl.c_json) {
-		rc = print_reply(v, 0);
-		yajl_tree_free(v);
-	}
+	rc = api_print("PUT", path, body, len, 0);
 	goto done;
 fail:
 	warnmsg("cannot build the request (is every argument UTF-8?)");
@@ -1751,15 +1736,7 @@ done:
 static int
 cmd_gc(void)
 {
-	yajl_val	v;
-	int		rc;
-
-	rc = api("POST", "/admin/gc", NULL, 0, ctl.c_json ? NULL : &v);
-	if (rc != EXIT_OK || ctl.c_json)
-		return (rc);
-	rc = print_reply(v, 0);
-	yajl_tree_free(v);
-	return (rc);
+	return (api_print("POST", "/admin/gc", NULL, 0, 0));
 }
 
 /*
