@@ -813,12 +813,12 @@ broker_queue(struct store *s, const struct ecs_participant *c,
 	enum ecs_err	 e;
 
 	memset(v, 0, sizeof(*v));
-	if ((e = store_queue_peek(s, c->p_id, r->r_id, lifo, &id)) != ECS_OK)
+	if ((e = store_queue_peek(s, c->p_id, r->r_id, lifo, &v->v_msg)) !=
+	    ECS_OK)
 		return store_fail(err, e);
-	if (id == 0)
+	if ((id = v->v_msg.m_id) == 0)
 		return ECS_OK;
-	if ((e = store_msg_get(s, id, &v->v_msg)) != ECS_OK ||
-	    (e = caller_links(s, c->p_id, &v->v_msg, &v->v_links, &others)) !=
+	if ((e = caller_links(s, c->p_id, &v->v_msg, &v->v_links, &others)) !=
 	    ECS_OK) {
 		broker_view_clear(v);
 		return store_fail(err, e);

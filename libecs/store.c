@@ -27,6 +27,51 @@
 struct stmt_slot {
 	const char	*ss_sql;
 	struct dbst	*ss_stmt;
+	int		 ss_write;	/* INSERT, UPDATE or DELETE */
+};
+
+/*
+ * Look-ups that every message asks for, valid for one generation (st_gen + 1,
+ * so that a zeroed slot never matches): the community and participant of a
+ * membership, whether a participant is a member of a community, the
+ * memberships of a participant, and whether a participant gets events.
+ * On PostgreSQL each saved look-up is a round trip to the server.
+ */
+#define LOOKUP_SLOTS	256	/* per kind; a power of two */
+#define LOOKUP_MIDS	4	/* memberships of a participant kept */
+
+struct mid_slot {
+	uint64_t	 ms_gen;
+	int64_t		 ms_mid;
+	int64_t		 ms_cid;
+	int64_t		 ms_pid;
+};
+
+struct member_slot {
+	uint64_t	 mb_gen;
+	int64_t		 mb_pid;
+	int64_t		 mb_cid;
+	int64_t		 mb_mid;	/* 0: not a member */
+};
+
+struct pmids_slot {
+	uint64_t	 pm_gen;
+	int64_t		 pm_pid;
+	size_t		 pm_n;
+	int64_t		 pm_mids[LOOKUP_MIDS];
+};
+
+struct pflag_slot {
+	uint64_t	 pf_gen;
+	int64_t		 pf_pid;
+	int		 pf_events;
+};
+
+struct lookups {
+	struct mid_slot		 lk_mid[LOOKUP_SLOTS];
+	struct member_slot	 lk_member[LOOKUP_SLOTS];
+	struct pmids_slot	 lk_pmids[LOOKUP_SLOTS];
+	struct pflag_slot	 lk_pflag[LOOKUP_SLOTS];
 };
 
 struct store {
@@ -38,7 +83,9 @@ struct store {
 	uint64_t		 st_gen;	/* bumped by every change that
 						   cached lookups depend on */
 	int			 st_gen_tx;	/* this batch bumped st_gen */
+	uint64_t		 st_writes;	/* write statements run */
 	struct stmt_slot	 st_cache[STMT_CACHE];
+	struct lookups		 st_lk;
 };
 
 /* --- vectors ------------------------------------------------------------ */
@@ -103,6 +150,16 @@ gen_bump(struct store *s)
 {
 	s->st_gen++;
 	s->st_gen_tx = 1;
+}
+
+/* The slot of a look-up by one or two ids. */
+static size_t
+lookup_slot(int64_t a, int64_t b)
+{
+	uint64_t	 h = (uint64_t)a * 0x9e3779b97f4a7c15ULL ^ (uint64_t)b;
+
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (size_t)(h >> 56) & (LOOKUP_SLOTS - 1);
 }
 
 /* The error of the connection's last failed call. */
@@ -184,6 +241,7 @@ st(struct store *s, const char *sql)
 		slot = &s->st_cache[(h + i) % STMT_CACHE];
 		if (slot->ss_sql == sql) {
 			drv->d_reset(slot->ss_stmt);
+			s->st_writes += slot->ss_write;
 			return slot->ss_stmt;
 		}
 		if (slot->ss_sql == NULL) {
@@ -191,6 +249,10 @@ st(struct store *s, const char *sql)
 				return NULL;
 			slot->ss_sql = sql;
 			slot->ss_stmt = q;
+			slot->ss_write = strncmp(sql, "INSERT", 6) == 0 ||
+			    strncmp(sql, "UPDATE", 6) == 0 ||
+			    strncmp(sql, "DELETE", 6) == 0;
+			s->st_writes += slot->ss_write;
 			return q;
 		}
 	}
@@ -558,6 +620,12 @@ store_integrity_check(struct store *s)
 }
 
 uint64_t
+store_writes(struct store *s)
+{
+	return s->st_writes;
+}
+
+uint64_t
 store_generation(struct store *s)
 {
 	return s->st_gen;
@@ -729,10 +797,16 @@ store_community_name(struct store *s, int64_t cid, struct buf *out)
 enum ecs_err
 store_mid_info(struct store *s, int64_t mid, int64_t *cid, int64_t *pid)
 {
+	struct mid_slot	*ms = &s->st_lk.lk_mid[lookup_slot(mid, 0)];
 	struct dbst	*q;
 	int		 rc;
 	enum ecs_err	 e = ECS_OK;
 
+	if (ms->ms_gen == s->st_gen + 1 && ms->ms_mid == mid) {
+		*cid = ms->ms_cid;
+		*pid = ms->ms_pid;
+		return ECS_OK;
+	}
 	if ((q = st(s, "SELECT community_id, participant_id FROM "
 	    "memberships WHERE id = ?")) == NULL)
 		return ECS_ESTORE;
@@ -741,6 +815,10 @@ store_mid_info(struct store *s, int64_t mid, int64_t *cid, int64_t *pid)
 	if (rc == DB_ROW) {
 		*cid = col_i(q, 0);
 		*pid = col_i(q, 1);
+		ms->ms_gen = s->st_gen + 1;
+		ms->ms_mid = mid;
+		ms->ms_cid = *cid;
+		ms->ms_pid = *pid;
 	} else
 		e = rc == DB_DONE ? ECS_ENOTFOUND : db_err(s);
 	reset(q);
@@ -750,8 +828,26 @@ store_mid_info(struct store *s, int64_t mid, int64_t *cid, int64_t *pid)
 enum ecs_err
 store_member_mid(struct store *s, int64_t pid, int64_t cid, int64_t *mid)
 {
-	return query_i(s, "SELECT id FROM memberships WHERE participant_id = ? "
+	struct member_slot	*mb;
+	enum ecs_err		 e;
+
+	mb = &s->st_lk.lk_member[lookup_slot(pid, cid)];
+	if (mb->mb_gen == s->st_gen + 1 && mb->mb_pid == pid &&
+	    mb->mb_cid == cid) {
+		if (mb->mb_mid == 0)
+			return ECS_ENOTFOUND;
+		*mid = mb->mb_mid;
+		return ECS_OK;
+	}
+	e = query_i(s, "SELECT id FROM memberships WHERE participant_id = ? "
 	    "AND community_id = ?", 2, pid, cid, mid);
+	if (e != ECS_OK && e != ECS_ENOTFOUND)
+		return e;
+	mb->mb_gen = s->st_gen + 1;
+	mb->mb_pid = pid;
+	mb->mb_cid = cid;
+	mb->mb_mid = e == ECS_OK ? *mid : 0;
+	return e;
 }
 
 enum ecs_err
@@ -796,6 +892,7 @@ store_membership_add(struct store *s, int64_t pid, int64_t cid, int64_t *mid)
 {
 	struct dbst	*q;
 
+	gen_bump(s);
 	if ((q = st(s, "INSERT INTO memberships (participant_id, "
 	    "community_id) VALUES (?, ?) RETURNING id")) == NULL)
 		return ECS_ESTORE;
@@ -807,6 +904,7 @@ store_membership_add(struct store *s, int64_t pid, int64_t cid, int64_t *mid)
 enum ecs_err
 store_membership_delete(struct store *s, int64_t mid)
 {
+	gen_bump(s);
 	return exec_i(s, "DELETE FROM memberships WHERE id = ?", 1, mid, 0, 0);
 }
 
@@ -878,45 +976,57 @@ store_msg_insert(struct store *s, int64_t resource, int64_t sender,
 	return run_id(s, q, id);
 }
 
+/* The columns msg_row reads, from "messages m". */
+#define MSG_COLS	"m.id, m.resource_id, m.sender_id, m.removed, " \
+			"m.created_at, m.updated_at, m.version, " \
+			"m.content_type, m.body"
+
+/* A message from the MSG_COLS of q's current row. */
+static enum ecs_err
+msg_row(struct store *s, struct dbst *q, struct ecs_msg *m)
+{
+	const struct db_driver	*drv = s->st_db->db_drv;
+	const void		*body;
+	size_t			 n;
+
+	memset(m, 0, sizeof(*m));
+	m->m_id = col_i(q, 0);
+	m->m_resource_id = col_i(q, 1);
+	m->m_sender = col_i(q, 2);
+	m->m_removed = (int)col_i(q, 3);
+	m->m_created = (time_t)col_i(q, 4);
+	m->m_updated = (time_t)col_i(q, 5);
+	m->m_version = col_i(q, 6);
+	m->m_ctype = strdup(col_text(q, 7));
+	body = drv->d_column_blob(q, 8);
+	n = drv->d_column_bytes(q, 8);
+	m->m_body = malloc(n + 1);
+	if (m->m_ctype == NULL || m->m_body == NULL) {
+		store_msg_clear(m);
+		return ECS_ENOMEM;
+	}
+	if (n > 0)
+		memcpy(m->m_body, body, n);
+	m->m_body[n] = '\0';
+	m->m_len = n;
+	return ECS_OK;
+}
+
 enum ecs_err
 store_msg_get(struct store *s, int64_t id, struct ecs_msg *m)
 {
-	const struct db_driver	*drv = s->st_db->db_drv;
-	struct dbst		*q;
-	int			 rc;
-	size_t			 n;
-	enum ecs_err		 e = ECS_OK;
-	const void		*body;
+	struct dbst	*q;
+	int		 rc;
+	enum ecs_err	 e;
 
-	if ((q = st(s, "SELECT id, resource_id, sender_id, removed, "
-	    "created_at, updated_at, version, content_type, body "
-	    "FROM messages WHERE id = ?")) == NULL)
+	if ((q = st(s, "SELECT " MSG_COLS " FROM messages m "
+	    "WHERE m.id = ?")) == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, id);
 	rc = step(q);
-	if (rc == DB_ROW) {
-		memset(m, 0, sizeof(*m));
-		m->m_id = col_i(q, 0);
-		m->m_resource_id = col_i(q, 1);
-		m->m_sender = col_i(q, 2);
-		m->m_removed = (int)col_i(q, 3);
-		m->m_created = (time_t)col_i(q, 4);
-		m->m_updated = (time_t)col_i(q, 5);
-		m->m_version = col_i(q, 6);
-		m->m_ctype = strdup(col_text(q, 7));
-		body = drv->d_column_blob(q, 8);
-		n = drv->d_column_bytes(q, 8);
-		m->m_body = malloc(n + 1);
-		if (m->m_ctype == NULL || m->m_body == NULL) {
-			store_msg_clear(m);
-			e = ECS_ENOMEM;
-		} else {
-			if (n > 0)
-				memcpy(m->m_body, body, n);
-			m->m_body[n] = '\0';
-			m->m_len = n;
-		}
-	} else
+	if (rc == DB_ROW)
+		e = msg_row(s, q, m);
+	else
 		e = rc == DB_DONE ? ECS_ENOTFOUND : db_err(s);
 	reset(q);
 	return e;
@@ -976,6 +1086,30 @@ store_msg_update(struct store *s, int64_t id, const char *ctype,
 	return run(s, q);
 }
 
+/*
+ * store_msg_dispose without reading first: every statement waits in the
+ * pipeline. The callers removed the message's links already (a link left
+ * would fail the message's foreign key, and with it the batch). The
+ * message goes, unless events name it: then it stays as a tombstone until
+ * they are read.
+ */
+static enum ecs_err
+msg_dispose_blind(struct store *s, int64_t id)
+{
+	enum ecs_err	 e;
+
+	if ((e = exec_i(s, "DELETE FROM auths WHERE message_id = ?", 1, id, 0,
+	    0)) != ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM community_messages "
+	    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
+	    "(SELECT 1 FROM events WHERE message_id = ?)", 2, id, id, 0)) !=
+	    ECS_OK)
+		return e;
+	return exec_i(s, "UPDATE messages SET removed = 1, body = '', "
+	    "version = version + 1 WHERE id = ?", 1, id, 0, 0);
+}
+
 enum ecs_err
 store_msg_dispose(struct store *s, int64_t id)
 {
@@ -983,6 +1117,8 @@ store_msg_dispose(struct store *s, int64_t id)
 	int		 rc, events, links, records;
 	enum ecs_err	 e;
 
+	if (s->st_db->db_drv->d_blind_writes)
+		return msg_dispose_blind(s, id);
 	/*
 	 * What names the message, which goes before the message itself (no
 	 * cascades: schema version 3). With foreign keys on, SQLite builds a
@@ -1177,44 +1313,88 @@ store_sent_all(struct store *s, int64_t pid, struct ivec *v)
 	    "removed = 0 ORDER BY id", 1, pid, 0, v);
 }
 
+/* The memberships of a participant, remembered when there are few. */
+static enum ecs_err
+participant_mids(struct store *s, int64_t pid, struct ivec *v)
+{
+	struct pmids_slot	*pm = &s->st_lk.lk_pmids[lookup_slot(pid, 0)];
+	size_t			 i;
+	enum ecs_err		 e;
+
+	if (pm->pm_gen == s->st_gen + 1 && pm->pm_pid == pid) {
+		for (i = 0; i < pm->pm_n; i++)
+			if ((e = ivec_push(v, pm->pm_mids[i])) != ECS_OK)
+				return e;
+		return ECS_OK;
+	}
+	if ((e = query_iv(s, "SELECT id FROM memberships "
+	    "WHERE participant_id = ?", 1, pid, 0, v)) != ECS_OK)
+		return e;
+	if (v->iv_n <= LOOKUP_MIDS) {
+		pm->pm_gen = s->st_gen + 1;
+		pm->pm_pid = pid;
+		pm->pm_n = v->iv_n;
+		for (i = 0; i < v->iv_n; i++)
+			pm->pm_mids[i] = v->iv_v[i];
+	}
+	return ECS_OK;
+}
+
 enum ecs_err
 store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
-    int64_t *id)
+    struct ecs_msg *m)
 {
 	struct ivec	 mids;
-	int64_t		 best = 0, x;
+	struct ecs_msg	 x;
+	struct dbst	*q;
 	size_t		 i;
+	int		 rc;
 	enum ecs_err	 e;
 
 	/*
 	 * One index seek per membership of the caller (links_queue), not a
-	 * join: min() over a join would scan the whole queue. Links another
-	 * node is popping are skipped.
+	 * join: min() over a join would scan the whole queue. The message
+	 * comes in the same query (one round trip on PostgreSQL). Links
+	 * another node is popping are skipped.
 	 */
+	memset(m, 0, sizeof(*m));
 	memset(&mids, 0, sizeof(mids));
-	e = query_iv(s, "SELECT id FROM memberships WHERE participant_id = ?",
-	    1, pid, 0, &mids);
+	e = participant_mids(s, pid, &mids);
 	for (i = 0; e == ECS_OK && i < mids.iv_n; i++) {
 		if (lifo)
-			e = query_i(s, "SELECT message_id FROM links "
+			q = st(s, "SELECT " MSG_COLS " FROM messages m "
+			    "WHERE m.id = (SELECT message_id FROM links "
 			    "WHERE membership_id = ? AND resource_id = ? "
-			    "ORDER BY message_id DESC LIMIT 1" DB_SKIP_LOCKED,
-			    2, mids.iv_v[i], res, &x);
+			    "ORDER BY message_id DESC LIMIT 1" DB_SKIP_LOCKED
+			    ")");
 		else
-			e = query_i(s, "SELECT message_id FROM links "
+			q = st(s, "SELECT " MSG_COLS " FROM messages m "
+			    "WHERE m.id = (SELECT message_id FROM links "
 			    "WHERE membership_id = ? AND resource_id = ? "
-			    "ORDER BY message_id LIMIT 1" DB_SKIP_LOCKED, 2,
-			    mids.iv_v[i], res, &x);
-		if (e == ECS_ENOTFOUND) {
-			e = ECS_OK;
-			continue;
+			    "ORDER BY message_id LIMIT 1" DB_SKIP_LOCKED ")");
+		if (q == NULL) {
+			e = ECS_ESTORE;
+			break;
 		}
-		if (e == ECS_OK && (best == 0 || (lifo ? x > best : x < best)))
-			best = x;
+		bind_i(q, 1, mids.iv_v[i]);
+		bind_i(q, 2, res);
+		rc = step(q);
+		if (rc == DB_ROW && (e = msg_row(s, q, &x)) == ECS_OK) {
+			if (m->m_id == 0 ||
+			    (lifo ? x.m_id > m->m_id : x.m_id < m->m_id)) {
+				store_msg_clear(m);
+				*m = x;
+			} else
+				store_msg_clear(&x);
+		} else if (rc == DB_ERROR)
+			e = db_err(s);
+		reset(q);
 	}
 	ivec_free(&mids);
-	if (e == ECS_OK)
-		*id = best;
+	if (e != ECS_OK) {
+		store_msg_clear(m);
+		m->m_id = 0;
+	}
 	return e;
 }
 
@@ -1244,27 +1424,46 @@ store_community_messages(struct store *s, int64_t cid, struct ivec *v)
 
 /* --- events --------------------------------------------------------------- */
 
+/* Whether pid gets events (a participant gone gets none). */
+static enum ecs_err
+participant_events(struct store *s, int64_t pid, int *on)
+{
+	struct pflag_slot	*pf = &s->st_lk.lk_pflag[lookup_slot(pid, 0)];
+	int64_t			 v;
+	enum ecs_err		 e;
+
+	if (pf->pf_gen == s->st_gen + 1 && pf->pf_pid == pid) {
+		*on = pf->pf_events;
+		return ECS_OK;
+	}
+	e = query_i(s, "SELECT events FROM participants WHERE id = ?", 1, pid,
+	    0, &v);
+	if (e == ECS_ENOTFOUND)
+		v = 0;		/* gone: no events */
+	else if (e != ECS_OK)
+		return e;
+	*on = v != 0;
+	pf->pf_gen = s->st_gen + 1;
+	pf->pf_pid = pid;
+	pf->pf_events = *on;
+	return ECS_OK;
+}
+
 /*
- * Queue an event for pid if its events are on. The statement reads no
- * table it writes: SQLite would materialise such a SELECT first.
+ * An event for pid, if pid gets events; pid is noted for the waiters. The
+ * insert reads nothing back, so on PostgreSQL it waits in the pipeline.
  */
 static enum ecs_err
 event_insert(struct store *s, int64_t pid, int64_t msg, int type)
 {
-	struct dbst	*q;
 	enum ecs_err	 e;
+	int		 on;
 
-	if ((q = st(s, "INSERT INTO events (participant_id, message_id, "
-	    "type) SELECT id, CAST(? AS BIGINT), CAST(? AS BIGINT) "
-	    "FROM participants WHERE id = ? AND events = 1")) == NULL)
-		return ECS_ESTORE;
-	bind_i(q, 1, msg);
-	bind_i(q, 2, type);
-	bind_i(q, 3, pid);
-	if ((e = run(s, q)) != ECS_OK)
+	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on)
 		return e;
-	if (changes(s) == 0)
-		return ECS_OK;
+	if ((e = exec_i(s, "INSERT INTO events (participant_id, message_id, "
+	    "type) VALUES (?, ?, ?)", 3, pid, msg, type)) != ECS_OK)
+		return e;
 	if (s->st_event_pids.iv_n > 0 &&
 	    s->st_event_pids.iv_v[s->st_event_pids.iv_n - 1] == pid)
 		return ECS_OK;
@@ -1354,6 +1553,10 @@ store_event_delete(struct store *s, int64_t id, int64_t msg)
 	if ((e = exec_i(s, "DELETE FROM events WHERE id = ?", 1, id, 0, 0)) !=
 	    ECS_OK)
 		return e;
+	if (s->st_db->db_drv->d_blind_writes)
+		return exec_i(s, "DELETE FROM messages WHERE id = ? AND "
+		    "removed = 1 AND NOT EXISTS (SELECT 1 FROM events "
+		    "WHERE message_id = ?)", 2, msg, msg, 0);
 	e = query_i(s, "SELECT 1 FROM events WHERE message_id = ? LIMIT 1",
 	    1, msg, 0, &x);
 	if (e == ECS_OK)

@@ -144,6 +144,12 @@ enum ecs_err	 store_notify_read(struct store *, struct ivec *pids);
  */
 uint64_t	 store_generation(struct store *);
 
+/*
+ * Write statements (INSERT, UPDATE, DELETE) run so far, failed or not: a
+ * request that compares two readings knows whether it may have written.
+ */
+uint64_t	 store_writes(struct store *);
+
 /* Transactions: one batch is one transaction, one request one savepoint. */
 int		 store_in_tx(struct store *);
 enum ecs_err	 store_begin(struct store *);
@@ -255,9 +261,12 @@ enum ecs_err	 store_list_received(struct store *, int64_t pid, int64_t res,
 /* Every message a participant receives / sent, in any resource. */
 enum ecs_err	 store_received_all(struct store *, int64_t pid, struct ivec *);
 enum ecs_err	 store_sent_all(struct store *, int64_t pid, struct ivec *);
-/* Oldest (lifo 0) or newest received message, 0 when none. */
+/*
+ * The oldest (lifo 0) or newest message pid received in resource res, m_id
+ * 0 when none; store_msg_clear frees it.
+ */
 enum ecs_err	 store_queue_peek(struct store *, int64_t pid, int64_t res,
-		    int lifo, int64_t *);
+		    int lifo, struct ecs_msg *);
 /* Messages with a community record for cid in postrouted resources. */
 enum ecs_err	 store_postroutable(struct store *, int64_t cid,
 		    struct ivec *);

@@ -45,6 +45,13 @@ struct dbst;
 
 struct db_driver {
 	const char	*d_name;		/* "sqlite", "postgresql" */
+	/*
+	 * Writes that return nothing cost no wait (they go with the next
+	 * query): store.c then prefers a conditional write to a look-up
+	 * first (PostgreSQL). Without it, a look-up that spares a write is
+	 * cheaper (SQLite).
+	 */
+	int		 d_blind_writes;
 
 	/*
 	 * Connect to target (a file path, or a libpq connection string),

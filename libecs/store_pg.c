@@ -75,6 +75,20 @@ struct pg_col {
 	int		 pc_row;	/* row of pc_bytes; -1: none */
 };
 
+/* What a statement is, from its first word. */
+enum pg_kind {
+	K_OTHER,
+	K_SELECT,
+	K_DML,		/* INSERT, UPDATE, DELETE */
+	K_SAVEPOINT,
+	K_RELEASE,
+	K_ROLLBACK_TO,
+	K_ROLLBACK,
+	K_COMMIT
+};
+
+#define PG_PIPE_MAX	64	/* then read the results anyway */
+
 struct pg_db {
 	struct db	 pd_db;		/* first: the driver */
 	PGconn		*pd_conn;
@@ -93,21 +107,10 @@ struct pg_db {
 	size_t		 pd_dealloc_len;
 	int		 pd_pipe;	/* in pipeline mode */
 	int		 pd_npending;	/* sent, results not read yet */
+	enum pg_kind	 pd_pkind[PG_PIPE_MAX]; /* what they are */
 	enum ecs_err	 pd_pend_err;	/* a deferred statement failed */
 	int		 pd_doomed;	/* a RELEASE failed: only ROLLBACK */
 	int		 pd_broken;	/* connect again, as if it was lost */
-};
-
-/* What a statement is, from its first word. */
-enum pg_kind {
-	K_OTHER,
-	K_SELECT,
-	K_DML,		/* INSERT, UPDATE, DELETE */
-	K_SAVEPOINT,
-	K_RELEASE,
-	K_ROLLBACK_TO,
-	K_ROLLBACK,
-	K_COMMIT
 };
 
 struct pg_st {
@@ -250,20 +253,21 @@ pg_count(struct pg_db *pd, PGresult *res)
 
 /*
  * Inside a transaction, statements whose results nobody reads (SAVEPOINT,
- * the writes of pg_deferrable without RETURNING, pg_notify) are not waited
- * for: they go to the server in one write with the next statement that is
- * (libpq's pipeline mode), and their results are read before its. A
- * failure among them is the failure of that statement. RELEASE waits, so
- * a request's failures are known before it ends; as store_release cannot
- * say so, a failed RELEASE dooms the batch (pg_admit). d_changes reads the
+ * RELEASE, the writes of pg_deferrable without RETURNING, pg_notify) are
+ * not waited for: they go to the server in one write with the next
+ * statement that is (libpq's pipeline mode), and their results are read
+ * before its. A failure among them is the failure of that statement.
+ * A request's deferred failure may so be found only in the next request,
+ * after its RELEASE was sent: the server then skips that RELEASE, which
+ * dooms the batch (pg_admit) as a RELEASE that failed does. Nothing of a
+ * doomed batch is committed and every request in it is answered 503, so
+ * no request is told of a change that was not made. d_changes reads the
  * pipeline too.
  *
  * Round trips per request at 16 connections (ecs-bench, strace): produce
  * 7.2 without the pipeline, 5.1 with it; consume 12.1 and 6.1; events 6.1
  * and 3.1.
  */
-#define PG_PIPE_MAX	64	/* then read the results anyway */
-
 /* In pipeline mode, entering it when a transaction is open; 0 if not. */
 static int
 pg_pipe_enter(struct pg_db *pd)
@@ -306,10 +310,16 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 			}
 			break;
 		case PGRES_PIPELINE_ABORTED:
+			if (i < n - (mine != NULL) &&
+			    pd->pd_pkind[i] == K_RELEASE)
+				pd->pd_doomed = 1;
 			break;
 		default:
 			if (e == ECS_OK)
 				e = pg_fail(pd, r);
+			if (i < n - (mine != NULL) &&
+			    pd->pd_pkind[i] == K_RELEASE)
+				pd->pd_doomed = 1;
 			break;
 		}
 		PQclear(r);
@@ -895,7 +905,8 @@ pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
 		if (PQsendQueryParams(pd->pd_conn, "SELECT pg_notify($1, $2)",
 		    2, NULL, values, lengths, formats, 0) != 1)
 			e = pg_fail(pd, NULL);
-		else if (++pd->pd_npending >= PG_PIPE_MAX)
+		else if ((pd->pd_pkind[pd->pd_npending] = K_SELECT),
+		    ++pd->pd_npending >= PG_PIPE_MAX)
 			e = pg_flush(pd);
 		free(copy);
 		return e;
@@ -1067,9 +1078,9 @@ pg_kind(const char *sql)
 
 /*
  * Whether a statement without result columns may wait in the pipeline:
- * SAVEPOINT, DELETE, and INSERT or UPDATE of the message tables, whose
- * only failures are races lost to another node (a deadlock, a row gone
- * under a foreign key). Writes to identities, participants and the other
+ * SAVEPOINT, RELEASE, DELETE, and INSERT or UPDATE of the message tables,
+ * whose only failures are races lost to another node (a deadlock, a row
+ * gone under a foreign key). Writes to identities, participants and the other
  * admin tables wait for their answer: a duplicate there is reported from
  * it ("already exists").
  */
@@ -1083,7 +1094,7 @@ pg_deferrable(const char *sql, enum pg_kind kind)
 	const char	*t;
 	int		 i;
 
-	if (kind == K_SAVEPOINT)
+	if (kind == K_SAVEPOINT || kind == K_RELEASE)
 		return 1;
 	if (kind != K_DML)
 		return 0;
@@ -1425,6 +1436,7 @@ pg_step(struct dbst *st)
 			return DB_ERROR;
 		}
 		ps->ps_deferred = 1;
+		pd->pd_pkind[pd->pd_npending] = ps->ps_kind;
 		if (++pd->pd_npending >= PG_PIPE_MAX && pg_flush(pd) != ECS_OK)
 			return DB_ERROR;
 		return DB_DONE;
@@ -1640,6 +1652,7 @@ pg_column_bytes(struct dbst *st, int i)
 
 const struct db_driver db_postgresql = {
 	.d_name = "postgresql",
+	.d_blind_writes = 1,
 	.d_open = pg_open,
 	.d_close = pg_close,
 	.d_prepare = pg_prepare,

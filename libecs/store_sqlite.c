@@ -533,6 +533,7 @@ sq_sync_ids(struct db *d)
 
 const struct db_driver db_sqlite = {
 	.d_name = "sqlite",
+	.d_blind_writes = 0,
 	.d_open = sq_open,
 	.d_close = sq_close,
 	.d_prepare = sq_prepare,

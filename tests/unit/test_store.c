@@ -82,6 +82,19 @@ teardown(void **state)
 }
 
 /* Close and open the database again. */
+/* The id of the message store_queue_peek finds, 0 for none. */
+static int64_t
+peek(struct store *s, int64_t pid, int64_t res, int lifo)
+{
+	struct ecs_msg	 m;
+	int64_t		 id;
+
+	assert_int_equal(store_queue_peek(s, pid, res, lifo, &m), ECS_OK);
+	id = m.m_id;
+	store_msg_clear(&m);
+	return id;
+}
+
 static void
 reopen(struct fx *f)
 {
@@ -585,15 +598,14 @@ static void
 fifo_peeks_the_lowest_id_and_lifo_the_highest(void **state)
 {
 	struct fx	*f = *state;
-	int64_t		 snd, rcv, cs, cr, res, mid, a, b, c, id;
+	int64_t		 snd, rcv, cs, cr, res, mid, a, b, c;
 
 	snd = participant(f->f_s, "snd", &cs);
 	rcv = participant(f->f_s, "rcv", &cr);
 	res = resource(f->f_s);
 	assert_int_equal(store_member_mid(f->f_s, rcv, cr, &mid), ECS_OK);
 
-	assert_int_equal(store_queue_peek(f->f_s, rcv, res, 0, &id), ECS_OK);
-	assert_int_equal(id, 0);
+	assert_int_equal(peek(f->f_s, rcv, res, 0), 0);
 	a = message(f->f_s, res, snd, "a");
 	b = message(f->f_s, res, snd, "b");
 	c = message(f->f_s, res, snd, "c");
@@ -601,17 +613,25 @@ fifo_peeks_the_lowest_id_and_lifo_the_highest(void **state)
 	assert_int_equal(store_link_add(f->f_s, mid, c, res), ECS_OK);
 	assert_int_equal(store_link_add(f->f_s, mid, a, res), ECS_OK);
 
-	assert_int_equal(store_queue_peek(f->f_s, rcv, res, 0, &id), ECS_OK);
-	assert_int_equal(id, a);
-	assert_int_equal(store_queue_peek(f->f_s, rcv, res, 1, &id), ECS_OK);
-	assert_int_equal(id, c);
+	assert_int_equal(peek(f->f_s, rcv, res, 0), a);
+	assert_int_equal(peek(f->f_s, rcv, res, 1), c);
+	/* The message comes whole. */
+	{
+		struct ecs_msg	 m;
+
+		assert_int_equal(store_queue_peek(f->f_s, rcv, res, 1, &m),
+		    ECS_OK);
+		assert_int_equal(m.m_sender, snd);
+		assert_int_equal(m.m_resource_id, res);
+		assert_int_equal(m.m_len, 1);
+		assert_string_equal(m.m_body, "c");
+		store_msg_clear(&m);
+	}
 	/* The sender has no queue for what it only sent. */
-	assert_int_equal(store_queue_peek(f->f_s, snd, res, 0, &id), ECS_OK);
-	assert_int_equal(id, 0);
+	assert_int_equal(peek(f->f_s, snd, res, 0), 0);
 
 	assert_int_equal(store_links_delete_pid(f->f_s, a, rcv), ECS_OK);
-	assert_int_equal(store_queue_peek(f->f_s, rcv, res, 0, &id), ECS_OK);
-	assert_int_equal(id, b);
+	assert_int_equal(peek(f->f_s, rcv, res, 0), b);
 }
 
 static void
@@ -685,8 +705,7 @@ dispose_tombstones_a_message_an_event_refers_to(void **state)
 	assert_int_equal(store_msg_link_count(f->f_s, msg, &cnt), ECS_OK);
 	assert_int_equal(cnt, 0);
 	assert_int_equal(store_auth_by_hash(f->f_s, "abc", &x), ECS_ENOTFOUND);
-	assert_int_equal(store_queue_peek(f->f_s, rcv, res, 0, &x), ECS_OK);
-	assert_int_equal(x, 0);
+	assert_int_equal(peek(f->f_s, rcv, res, 0), 0);
 
 	/* The event still names the tombstone. */
 	assert_int_equal(store_events(f->f_s, rcv, -1, &ev, &n), ECS_OK);

@@ -41,6 +41,19 @@ struct fx {
 };
 
 /* Run sql on the server (the base DSN's database, or f's). */
+/* The id of the message store_queue_peek finds, 0 for none. */
+static int64_t
+peek(struct store *s, int64_t pid, int64_t res, int lifo)
+{
+	struct ecs_msg	 m;
+	int64_t		 id;
+
+	assert_int_equal(store_queue_peek(s, pid, res, lifo, &m), ECS_OK);
+	id = m.m_id;
+	store_msg_clear(&m);
+	return id;
+}
+
 static void
 admin_sql(const struct fx *f, const char *sql)
 {
@@ -370,6 +383,7 @@ pipeline_failures(void **state)
 	struct fx	*f = *state;
 	struct store	*s = open_store(f);
 	int64_t		 mid, pid, ids[2], n, x;
+	enum ecs_err	 e;
 
 	pid = participant(s, "rcv", &mid);
 	messages(s, 1, mid, 2, ids);
@@ -390,7 +404,11 @@ pipeline_failures(void **state)
 	assert_int_equal(store_msg_link_count(s, ids[0], &n), ECS_OK);
 	assert_int_equal(n, 1);
 
-	/* Found by RELEASE, which cannot say so: the batch fails. */
+	/*
+	 * Found only after the request's RELEASE went into the pipeline too:
+	 * the server skipped that RELEASE, so the whole batch fails, the
+	 * next request's query and the COMMIT alike.
+	 */
 	assert_int_equal(store_begin(s), ECS_OK);
 	assert_int_equal(store_savepoint(s), ECS_OK);
 	assert_int_equal(store_identity_add(s, "lost", "", 1), ECS_OK);
@@ -398,7 +416,11 @@ pipeline_failures(void **state)
 	assert_int_equal(store_savepoint(s), ECS_OK);
 	assert_int_equal(store_link_add(s, mid, 999999, 1), ECS_OK);
 	store_release(s);
-	assert_int_not_equal(store_savepoint(s), ECS_OK);
+	assert_int_equal(store_savepoint(s), ECS_OK);
+	e = store_identity_pid(s, "lost", &x);
+	assert_true(e != ECS_OK && e != ECS_ENOTFOUND);
+	store_rollback_savepoint(s);
+	assert_true(store_in_tx(s));
 	assert_int_not_equal(store_commit(s), ECS_OK);
 	assert_false(store_in_tx(s));
 	assert_int_equal(store_identity_pid(s, "lost", &x), ECS_ENOTFOUND);
@@ -440,20 +462,18 @@ queue_pop_hands_each_message_to_one_node(void **state)
 
 	assert_int_equal(store_begin(a), ECS_OK);
 	assert_int_equal(store_begin(b), ECS_OK);
-	assert_int_equal(store_queue_peek(a, pid, 1, 0, &x), ECS_OK);
-	assert_int_equal(store_queue_peek(b, pid, 1, 0, &y), ECS_OK);
+	x = peek(a, pid, 1, 0);
+	y = peek(b, pid, 1, 0);
 	assert_int_equal(x, ids[0]);
 	assert_int_equal(y, ids[1]);
 	assert_int_equal(store_link_delete(a, mid, x), ECS_OK);
 	assert_int_equal(store_link_delete(b, mid, y), ECS_OK);
 	assert_int_equal(store_commit(b), ECS_OK);
 	/* lifo on a: the newest is free. */
-	assert_int_equal(store_queue_peek(a, pid, 1, 1, &x), ECS_OK);
-	assert_int_equal(x, ids[2]);
+	assert_int_equal(peek(a, pid, 1, 1), ids[2]);
 	store_rollback(a);
 	assert_int_equal(store_begin(a), ECS_OK);
-	assert_int_equal(store_queue_peek(a, pid, 1, 0, &x), ECS_OK);
-	assert_int_equal(x, ids[0]);
+	assert_int_equal(peek(a, pid, 1, 0), ids[0]);
 	store_rollback(a);
 	store_close(a);
 	store_close(b);
