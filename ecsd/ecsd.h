@@ -163,6 +163,8 @@ struct req {
 	struct ecs_participant		 rq_caller;
 	int				 rq_admin;
 	int				 rq_wrote;	/* took part in a batch */
+	int				 rq_plain;	/* writes without a savepoint */
+	uint64_t			 rq_wmark;	/* store_writes before */
 	int				 rq_status;
 	int				 rq_head;
 	int				 rq_tls;
@@ -276,6 +278,7 @@ void	 http_park(struct req *, int seconds);
 void	 http_unpark(struct req *);
 void	 http_delay(struct req *, int seconds);
 int	 http_begin_write(struct req *);
+int	 http_begin_plain_write(struct req *);
 void	 http_end_write(struct req *, int ok);
 const char *req_header(struct req *, const char *);
 const char *req_header_list(struct req *, const char *);

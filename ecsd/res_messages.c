@@ -152,7 +152,7 @@ msg_create(struct req *rq, const struct ecs_resource *r)
 
 	memset(&err, 0, sizeof(err));
 	post_from_req(rq, &p);
-	if (http_begin_write(rq) != 0)
+	if (http_begin_plain_write(rq) != 0)
 		return;
 	e = broker_msg_create(env->e_store, &rq->rq_caller, r, &p, &id, &err);
 	if (e != ECS_OK) {
@@ -253,7 +253,7 @@ msg_queue(struct req *rq, const struct ecs_resource *r, int lifo)
 	enum ecs_err		 e;
 
 	memset(&err, 0, sizeof(err));
-	if (pop && http_begin_write(rq) != 0)
+	if (pop && http_begin_plain_write(rq) != 0)
 		return;
 	e = broker_queue(rq->rq_env->e_store, &rq->rq_caller, r, lifo, pop,
 	    &v, &err);

@@ -119,7 +119,7 @@ res_events_answer(struct req *rq)
 	int		 fmt = rq->rq_wait_fmt, n;
 	enum ecs_err	 e;
 
-	if (rq->rq_wait_pop && http_begin_write(rq) != 0)
+	if (rq->rq_wait_pop && http_begin_plain_write(rq) != 0)
 		return 0;
 	buf_init(&b, 0);
 	e = broker_events(env->e_store, rq->rq_caller.p_id,
