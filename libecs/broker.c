@@ -739,7 +739,7 @@ delete_as_receiver(struct store *s, const struct ecs_resource *r,
 	else if ((e = store_msg_has_links(s, id, &left)) != ECS_OK)
 		return e;
 	if (!left && !r->r_postroute)
-		return store_msg_dispose(s, id);
+		return store_msg_dispose(s, id, is_auths(r));
 	return ECS_OK;
 }
 
@@ -753,7 +753,7 @@ delete_as_sender(struct store *s, const struct ecs_resource *r, int64_t id)
 	if ((e = store_msg_receiver_pids(s, id, &pids)) == ECS_OK &&
 	    (e = events_for(s, r, &pids, id, EV_DESTROYED)) == ECS_OK &&
 	    (e = store_links_delete(s, id)) == ECS_OK)
-		e = store_msg_dispose(s, id);
+		e = store_msg_dispose(s, id, is_auths(r));
 	ivec_free(&pids);
 	return e;
 }

@@ -1088,18 +1088,16 @@ store_msg_update(struct store *s, int64_t id, const char *ctype,
 
 /*
  * store_msg_dispose without reading first: every statement waits in the
- * pipeline. The callers removed the message's links already (a link left
- * would fail the message's foreign key, and with it the batch). The
- * message goes, unless events name it: then it stays as a tombstone until
- * they are read.
+ * pipeline. The message goes, unless events name it: then it stays as a
+ * tombstone until they are read.
  */
 static enum ecs_err
-msg_dispose_blind(struct store *s, int64_t id)
+msg_dispose_blind(struct store *s, int64_t id, int token)
 {
 	enum ecs_err	 e;
 
-	if ((e = exec_i(s, "DELETE FROM auths WHERE message_id = ?", 1, id, 0,
-	    0)) != ECS_OK ||
+	if ((token && (e = exec_i(s, "DELETE FROM auths WHERE message_id = ?",
+	    1, id, 0, 0)) != ECS_OK) ||
 	    (e = exec_i(s, "DELETE FROM community_messages "
 	    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK ||
 	    (e = exec_i(s, "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
@@ -1111,47 +1109,39 @@ msg_dispose_blind(struct store *s, int64_t id)
 }
 
 enum ecs_err
-store_msg_dispose(struct store *s, int64_t id)
+store_msg_dispose(struct store *s, int64_t id, int token)
 {
 	struct dbst	*q;
-	int		 rc, events, links, records;
+	int		 rc, events, records;
 	enum ecs_err	 e;
 
 	if (s->st_db->db_drv->d_blind_writes)
-		return msg_dispose_blind(s, id);
+		return msg_dispose_blind(s, id, token);
 	/*
 	 * What names the message, which goes before the message itself (no
 	 * cascades: schema version 3). With foreign keys on, SQLite builds a
 	 * temporary table for a DELETE of several rows of a WITHOUT ROWID
-	 * table even when none match: links and community records (the
-	 * caller has mostly removed the links already) are deleted only
+	 * table even when none match: community records are deleted only
 	 * when there are some.
 	 */
 	if ((q = st(s, "SELECT "
 	    "CASE WHEN EXISTS (SELECT 1 FROM events WHERE message_id = ?) "
-	    "THEN 1 ELSE 0 END, "
-	    "CASE WHEN EXISTS (SELECT 1 FROM links WHERE message_id = ?) "
 	    "THEN 1 ELSE 0 END, "
 	    "CASE WHEN EXISTS (SELECT 1 FROM community_messages "
 	    "WHERE message_id = ?) THEN 1 ELSE 0 END")) == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, id);
 	bind_i(q, 2, id);
-	bind_i(q, 3, id);
 	if ((rc = step(q)) != DB_ROW) {
 		e = rc == DB_ERROR ? db_err(s) : ECS_ESTORE;
 		reset(q);
 		return e;
 	}
 	events = col_i(q, 0) != 0;
-	links = col_i(q, 1) != 0;
-	records = col_i(q, 2) != 0;
+	records = col_i(q, 1) != 0;
 	reset(q);
-	if (links && (e = exec_i(s, "DELETE FROM links WHERE message_id = ?",
+	if (token && (e = exec_i(s, "DELETE FROM auths WHERE message_id = ?",
 	    1, id, 0, 0)) != ECS_OK)
-		return e;
-	if ((e = exec_i(s, "DELETE FROM auths WHERE message_id = ?", 1, id, 0,
-	    0)) != ECS_OK)
 		return e;
 	if (records && (e = exec_i(s, "DELETE FROM community_messages "
 	    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK)

@@ -235,8 +235,12 @@ enum ecs_err	 store_msg_resource(struct store *, int64_t,
 void		 store_msg_clear(struct ecs_msg *);
 enum ecs_err	 store_msg_update(struct store *, int64_t, const char *ctype,
 		    const char *body, size_t, time_t);
-/* Tombstone when an event still names it, else delete it. */
-enum ecs_err	 store_msg_dispose(struct store *, int64_t);
+/*
+ * Tombstone a message when an event still names it, else delete it. Its
+ * links must be gone already (a link left fails the foreign key); token:
+ * it may have a one-touch token (sys/auths), which goes too.
+ */
+enum ecs_err	 store_msg_dispose(struct store *, int64_t, int token);
 enum ecs_err	 store_link_add(struct store *, int64_t mid, int64_t msg,
 		    int64_t resource);
 /* Links of a message ordered by mid, with the sender's mid per community. */

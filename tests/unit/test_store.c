@@ -696,7 +696,8 @@ dispose_tombstones_a_message_an_event_refers_to(void **state)
 	assert_int_equal(store_auth_put(f->f_s, msg, "abc", NOW), ECS_OK);
 	assert_int_equal(store_event_add(f->f_s, rcv, msg, EV_CREATED), ECS_OK);
 
-	assert_int_equal(store_msg_dispose(f->f_s, msg), ECS_OK);
+	assert_int_equal(store_links_delete(f->f_s, msg), ECS_OK);
+	assert_int_equal(store_msg_dispose(f->f_s, msg, 1), ECS_OK);
 	assert_int_equal(store_msg_get(f->f_s, msg, &m), ECS_OK);
 	assert_int_equal(m.m_removed, 1);
 	assert_int_equal(m.m_len, 0);
@@ -726,7 +727,7 @@ dispose_deletes_a_message_no_event_refers_to(void **state)
 	res = resource(f->f_s);
 	msg = message(f->f_s, res, snd, "x");
 	assert_int_equal(store_community_record(f->f_s, cid, msg), ECS_OK);
-	assert_int_equal(store_msg_dispose(f->f_s, msg), ECS_OK);
+	assert_int_equal(store_msg_dispose(f->f_s, msg, 0), ECS_OK);
 	assert_int_equal(store_msg_get(f->f_s, msg, &m), ECS_ENOTFOUND);
 }
 
@@ -748,7 +749,7 @@ event_delete_removes_the_tombstone_with_its_last_event(void **state)
 	assert_int_equal(store_event_add(f->f_s, a, msg, EV_DESTROYED), ECS_OK);
 	assert_int_equal(store_event_add(f->f_s, b, msg, EV_DESTROYED), ECS_OK);
 	assert_int_equal(store_event_add(f->f_s, a, live, EV_CREATED), ECS_OK);
-	assert_int_equal(store_msg_dispose(f->f_s, msg), ECS_OK);
+	assert_int_equal(store_msg_dispose(f->f_s, msg, 0), ECS_OK);
 
 	assert_int_equal(store_events(f->f_s, a, -1, &e1, &n1), ECS_OK);
 	assert_int_equal(n1, 2);

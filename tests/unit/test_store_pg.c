@@ -578,7 +578,7 @@ token_consumed_once(void **state)
 	assert_int_equal(pthread_create(&t, NULL, consume, &c), 0);
 	assert_int_equal(read(p[0], &ch, 1), 1);
 	usleep(400 * 1000);
-	assert_int_equal(store_msg_dispose(a, msg), ECS_OK);
+	assert_int_equal(store_msg_dispose(a, msg, 1), ECS_OK);
 	assert_int_equal(store_commit(a), ECS_OK);
 	assert_int_equal(pthread_join(t, NULL), 0);
 	close(p[0]);
