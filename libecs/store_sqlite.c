@@ -19,7 +19,7 @@
 #include "store.h"
 #include "store_db.h"
 
-#define SCHEMA_VERSION	3
+#define SCHEMA_VERSION	4
 
 /*
  * The checkpointer: a thread with its own connection that copies the WAL

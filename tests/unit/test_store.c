@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "buf.h"
 #include "json.h"
@@ -295,7 +296,7 @@ open_records_the_schema_version_and_reopening_keeps_data(void **state)
 	store_close(f->f_s);
 	f->f_s = NULL;
 	/* PRAGMA user_version lives at offset 60 of the database header. */
-	assert_int_equal(header_u32(f->f_db, 60), 3);
+	assert_int_equal(header_u32(f->f_db, 60), 4);
 	reopen(f);
 	assert_int_equal(store_community_by_name(f->f_s, "kept", &cid),
 	    ECS_OK);
@@ -315,12 +316,104 @@ open_refuses_a_database_from_a_newer_schema(void **state)
 
 	store_close(f->f_s);
 	f->f_s = NULL;
-	header_put_u32(f->f_db, 60, 4);
+	header_put_u32(f->f_db, 60, 5);
 	memset(&err, 0, sizeof(err));
 	assert_int_equal(store_open(f->f_db, 0, &f->f_s, &err), ECS_ESTORE);
-	assert_non_null(strstr(err.e_msg, "schema version 4 is newer"));
-	header_put_u32(f->f_db, 60, 3);
+	assert_non_null(strstr(err.e_msg, "schema version 5 is newer"));
+	header_put_u32(f->f_db, 60, 4);
 	reopen(f);
+}
+
+/* SQL on the database file, outside the store; the store must be closed. */
+static void
+raw_sql(struct fx *f, const char *sql)
+{
+	sqlite3	*h = NULL;
+	char	*msg = NULL;
+
+	assert_int_equal(sqlite3_open(f->f_db, &h), SQLITE_OK);
+	if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK)
+		fail_msg("%s: %s", sql, msg ? msg : sqlite3_errmsg(h));
+	sqlite3_close(h);
+}
+
+/* One integer from a query on the database file. */
+static int64_t
+raw_int(struct fx *f, const char *sql)
+{
+	sqlite3		*h = NULL;
+	sqlite3_stmt	*q = NULL;
+	int64_t		 v = -1;
+
+	assert_int_equal(sqlite3_open(f->f_db, &h), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		v = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	sqlite3_close(h);
+	return v;
+}
+
+/*
+ * Version 4 makes the events table without AUTOINCREMENT: a version 3
+ * database keeps its events, in order, and new ones come after them.
+ */
+static void
+open_migrates_the_events_of_a_version_3_database(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_event	*ev = NULL;
+	size_t			 n = 0;
+	int64_t			 snd, rcv, cid, res, m[4];
+	int			 i;
+
+	snd = participant(f->f_s, "snd", &cid);
+	rcv = participant(f->f_s, "rcv", &cid);
+	res = resource(f->f_s);
+	for (i = 0; i < 3; i++) {
+		m[i] = message(f->f_s, res, snd, "x");
+		assert_int_equal(store_event_add(f->f_s, rcv, m[i], EV_CREATED),
+		    ECS_OK);
+	}
+	store_close(f->f_s);
+	f->f_s = NULL;
+	/* Back to version 3's events table, as migrate-003.sql made it. */
+	raw_sql(f, "PRAGMA foreign_keys = OFF; BEGIN; "
+	    "CREATE TABLE events3 (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+	    "participant_id INTEGER NOT NULL REFERENCES participants(id) "
+	    "ON DELETE CASCADE, message_id INTEGER NOT NULL REFERENCES "
+	    "messages(id), type INTEGER NOT NULL); "
+	    "INSERT INTO events3 SELECT id, participant_id, message_id, type "
+	    "FROM events; DROP TABLE events; "
+	    "ALTER TABLE events3 RENAME TO events; "
+	    "UPDATE sqlite_sequence SET seq = 7 WHERE name = 'events'; "
+	    "CREATE INDEX events_queue ON events(participant_id, id); "
+	    "CREATE INDEX events_message ON events(message_id); "
+	    "PRAGMA user_version = 3; COMMIT");
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_sequence "
+	    "WHERE name = 'events'"), 1);
+
+	reopen(f);
+	store_close(f->f_s);
+	f->f_s = NULL;
+	assert_int_equal(header_u32(f->f_db, 60), 4);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master "
+	    "WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'"), 0);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_sequence "
+	    "WHERE name LIKE 'events%'"), 0);
+	assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master "
+	    "WHERE type = 'index' AND name IN ('events_queue', "
+	    "'events_message')"), 2);
+	reopen(f);
+
+	m[3] = message(f->f_s, res, snd, "y");
+	assert_int_equal(store_event_add(f->f_s, rcv, m[3], EV_CREATED),
+	    ECS_OK);
+	assert_int_equal(store_events(f->f_s, rcv, -1, &ev, &n), ECS_OK);
+	assert_int_equal(n, 4);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(ev[i].e_msg, m[i]);
+	free(ev);
 }
 
 /* --- transactions --------------------------------------------------------- */
@@ -789,6 +882,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    open_refuses_a_database_from_a_newer_schema,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    open_migrates_the_events_of_a_version_3_database,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    savepoint_rollback_undoes_one_request_but_keeps_the_batch,
