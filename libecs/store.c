@@ -35,7 +35,10 @@ struct stmt_slot {
  * so that a zeroed slot never matches): the community and participant of a
  * membership, whether a participant is a member of a community, the
  * memberships of a participant, and whether a participant gets events.
- * On PostgreSQL each saved look-up is a round trip to the server.
+ * On PostgreSQL each saved look-up is a round trip to the server. Another
+ * node's change moves the generation when its notification is read; a
+ * write that names what it deleted before then fails on a foreign key,
+ * and its batch with it.
  */
 #define LOOKUP_SLOTS	256	/* per kind; a power of two */
 #define LOOKUP_MIDS	4	/* memberships of a participant kept */
