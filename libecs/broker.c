@@ -555,6 +555,31 @@ broker_msg_find(struct store *s, const struct ecs_resource *r,
 	return e;
 }
 
+/*
+ * Of all the links of a message (all, taken over), the caller's, into out;
+ * the number of the others into *others when it is not NULL.
+ */
+static void
+pick_links(int64_t caller, struct ecs_linkv *all, struct ecs_linkv *out,
+    int64_t *others)
+{
+	size_t	 i;
+
+	out->lv_n = 0;
+	for (i = 0; i < all->lv_n; i++)
+		if (all->lv_v[i].l_pid == caller)
+			all->lv_v[out->lv_n++] = all->lv_v[i];
+	if (others != NULL)
+		*others = (int64_t)(all->lv_n - out->lv_n);
+	out->lv_v = all->lv_v;
+	if (out->lv_n == 0) {
+		free(all->lv_v);
+		out->lv_v = NULL;
+	}
+	all->lv_v = NULL;
+	all->lv_n = 0;
+}
+
 /* The caller's links of a message (for the receiver headers). */
 static enum ecs_err
 caller_links(struct store *s, int64_t caller, const struct ecs_msg *m,
@@ -562,22 +587,12 @@ caller_links(struct store *s, int64_t caller, const struct ecs_msg *m,
 {
 	struct ecs_linkv	 all;
 	enum ecs_err		 e;
-	size_t			 i;
 
 	out->lv_v = NULL;
 	out->lv_n = 0;
 	if ((e = store_msg_links(s, m->m_id, m->m_sender, &all)) != ECS_OK)
 		return e;
-	for (i = 0; i < all.lv_n; i++)
-		if (all.lv_v[i].l_pid == caller)
-			all.lv_v[out->lv_n++] = all.lv_v[i];
-	if (others != NULL)
-		*others = (int64_t)(all.lv_n - out->lv_n);
-	out->lv_v = all.lv_v;
-	if (out->lv_n == 0) {
-		free(all.lv_v);
-		out->lv_v = NULL;
-	}
+	pick_links(caller, &all, out, others);
 	return ECS_OK;
 }
 
@@ -809,20 +824,17 @@ broker_queue(struct store *s, const struct ecs_participant *c,
     const struct ecs_resource *r, int lifo, int pop, struct ecs_view *v,
     struct ecs_error *err)
 {
-	int64_t		 id, others;
-	enum ecs_err	 e;
+	struct ecs_linkv	 all;
+	int64_t			 id, others;
+	enum ecs_err		 e;
 
 	memset(v, 0, sizeof(*v));
-	if ((e = store_queue_peek(s, c->p_id, r->r_id, lifo, &v->v_msg)) !=
-	    ECS_OK)
+	if ((e = store_queue_peek(s, c->p_id, r->r_id, lifo, &v->v_msg,
+	    &all)) != ECS_OK)
 		return store_fail(err, e);
 	if ((id = v->v_msg.m_id) == 0)
 		return ECS_OK;
-	if ((e = caller_links(s, c->p_id, &v->v_msg, &v->v_links, &others)) !=
-	    ECS_OK) {
-		broker_view_clear(v);
-		return store_fail(err, e);
-	}
+	pick_links(c->p_id, &all, &v->v_links, &others);
 	v->v_found = 1;
 	if (pop && (e = delete_as_receiver(s, r, c->p_id, id, &v->v_links,
 	    others)) != ECS_OK) {

@@ -984,6 +984,22 @@ store_msg_insert(struct store *s, int64_t resource, int64_t sender,
 			"m.created_at, m.updated_at, m.version, " \
 			"m.content_type, m.body"
 
+/*
+ * The columns of a queue head (queue_head): MSG_COLS with the body only on
+ * the row of the link named by the first parameter, then each link of the
+ * message, as store_msg_links has them.
+ */
+#define MSG_HEAD_COLS	"m.id, m.resource_id, m.sender_id, m.removed, " \
+			"m.created_at, m.updated_at, m.version, " \
+			"m.content_type, " \
+			"CASE WHEN l.membership_id = ? THEN m.body END, " \
+			"l.membership_id, mm.participant_id, mm.community_id, " \
+			"(SELECT sm.id FROM memberships sm " \
+			"WHERE sm.participant_id = m.sender_id " \
+			"AND sm.community_id = mm.community_id)"
+#define MSG_HEAD_JOIN	"JOIN links l ON l.message_id = m.id " \
+			"JOIN memberships mm ON mm.id = l.membership_id "
+
 /* A message from the MSG_COLS of q's current row. */
 static enum ecs_err
 msg_row(struct store *s, struct dbst *q, struct ecs_msg *m)
@@ -1333,60 +1349,110 @@ participant_mids(struct store *s, int64_t pid, struct ivec *v)
 	return ECS_OK;
 }
 
+/* The head of one membership's queue: its message and all its links. */
+static enum ecs_err
+queue_head(struct store *s, int64_t mid, int64_t res, int lifo,
+    struct ecs_msg *m, struct ecs_linkv *lv)
+{
+	struct dbst	*q;
+	struct ecs_link	*p;
+	size_t		 cap = 0;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	/*
+	 * One index seek (links_queue), not a min() over a join, which would
+	 * scan the whole queue; then the message and its links in the same
+	 * query, one round trip on PostgreSQL (a scalar subquery, not a WITH:
+	 * SQLite would materialise that and sort). The body comes once, on
+	 * the row of the queue's own link. Heads another node is popping are
+	 * skipped.
+	 */
+	if (lifo)
+		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
+		    MSG_HEAD_JOIN "WHERE m.id = (SELECT message_id FROM links "
+		    "WHERE membership_id = ? AND resource_id = ? "
+		    "ORDER BY message_id DESC LIMIT 1" DB_SKIP_LOCKED ") "
+		    "ORDER BY l.membership_id");
+	else
+		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
+		    MSG_HEAD_JOIN "WHERE m.id = (SELECT message_id FROM links "
+		    "WHERE membership_id = ? AND resource_id = ? "
+		    "ORDER BY message_id LIMIT 1" DB_SKIP_LOCKED ") "
+		    "ORDER BY l.membership_id");
+	if (q == NULL)
+		return ECS_ESTORE;
+	bind_i(q, 1, mid);	/* the row that has the body */
+	bind_i(q, 2, mid);
+	bind_i(q, 3, res);
+	while ((rc = step(q)) == DB_ROW) {
+		if (lv->lv_n == cap) {
+			cap = cap ? cap * 2 : 4;
+			p = reallocarray(lv->lv_v, cap, sizeof(*p));
+			if (p == NULL) {
+				e = ECS_ENOMEM;
+				break;
+			}
+			lv->lv_v = p;
+		}
+		p = &lv->lv_v[lv->lv_n++];
+		p->l_mid = col_i(q, 9);
+		p->l_pid = col_i(q, 10);
+		p->l_cid = col_i(q, 11);
+		p->l_sender_mid = col_null(q, 12) ? -1 : col_i(q, 12);
+		if (p->l_mid == mid && m->m_id == 0 &&
+		    (e = msg_row(s, q, m)) != ECS_OK)
+			break;
+	}
+	if (e == ECS_OK && rc != DB_DONE)
+		e = db_err(s);
+	reset(q);
+	if (e == ECS_OK && lv->lv_n > 0 && m->m_id == 0)
+		e = ECS_ESTORE;		/* the queue's own link is missing */
+	if (e != ECS_OK) {
+		store_msg_clear(m);
+		m->m_id = 0;
+		linkv_free(lv);
+	}
+	return e;
+}
+
 enum ecs_err
 store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
-    struct ecs_msg *m)
+    struct ecs_msg *m, struct ecs_linkv *lv)
 {
 	struct ivec	 mids;
 	struct ecs_msg	 x;
-	struct dbst	*q;
+	struct ecs_linkv xl;
 	size_t		 i;
-	int		 rc;
 	enum ecs_err	 e;
 
-	/*
-	 * One index seek per membership of the caller (links_queue), not a
-	 * join: min() over a join would scan the whole queue. The message
-	 * comes in the same query (one round trip on PostgreSQL). Links
-	 * another node is popping are skipped.
-	 */
 	memset(m, 0, sizeof(*m));
+	memset(lv, 0, sizeof(*lv));
 	memset(&mids, 0, sizeof(mids));
 	e = participant_mids(s, pid, &mids);
 	for (i = 0; e == ECS_OK && i < mids.iv_n; i++) {
-		if (lifo)
-			q = st(s, "SELECT " MSG_COLS " FROM messages m "
-			    "WHERE m.id = (SELECT message_id FROM links "
-			    "WHERE membership_id = ? AND resource_id = ? "
-			    "ORDER BY message_id DESC LIMIT 1" DB_SKIP_LOCKED
-			    ")");
-		else
-			q = st(s, "SELECT " MSG_COLS " FROM messages m "
-			    "WHERE m.id = (SELECT message_id FROM links "
-			    "WHERE membership_id = ? AND resource_id = ? "
-			    "ORDER BY message_id LIMIT 1" DB_SKIP_LOCKED ")");
-		if (q == NULL) {
-			e = ECS_ESTORE;
-			break;
+		memset(&x, 0, sizeof(x));
+		memset(&xl, 0, sizeof(xl));
+		if ((e = queue_head(s, mids.iv_v[i], res, lifo, &x, &xl)) !=
+		    ECS_OK || x.m_id == 0)
+			continue;
+		if (m->m_id == 0 ||
+		    (lifo ? x.m_id > m->m_id : x.m_id < m->m_id)) {
+			store_msg_clear(m);
+			linkv_free(lv);
+			*m = x;
+			*lv = xl;
+		} else {
+			store_msg_clear(&x);
+			linkv_free(&xl);
 		}
-		bind_i(q, 1, mids.iv_v[i]);
-		bind_i(q, 2, res);
-		rc = step(q);
-		if (rc == DB_ROW && (e = msg_row(s, q, &x)) == ECS_OK) {
-			if (m->m_id == 0 ||
-			    (lifo ? x.m_id > m->m_id : x.m_id < m->m_id)) {
-				store_msg_clear(m);
-				*m = x;
-			} else
-				store_msg_clear(&x);
-		} else if (rc == DB_ERROR)
-			e = db_err(s);
-		reset(q);
 	}
 	ivec_free(&mids);
 	if (e != ECS_OK) {
 		store_msg_clear(m);
 		m->m_id = 0;
+		linkv_free(lv);
 	}
 	return e;
 }

@@ -267,10 +267,11 @@ enum ecs_err	 store_received_all(struct store *, int64_t pid, struct ivec *);
 enum ecs_err	 store_sent_all(struct store *, int64_t pid, struct ivec *);
 /*
  * The oldest (lifo 0) or newest message pid received in resource res, m_id
- * 0 when none; store_msg_clear frees it.
+ * 0 when none (store_msg_clear frees it), with all its links as
+ * store_msg_links has them (linkv_free).
  */
 enum ecs_err	 store_queue_peek(struct store *, int64_t pid, int64_t res,
-		    int lifo, struct ecs_msg *);
+		    int lifo, struct ecs_msg *, struct ecs_linkv *);
 /* Messages with a community record for cid in postrouted resources. */
 enum ecs_err	 store_postroutable(struct store *, int64_t cid,
 		    struct ivec *);

@@ -88,11 +88,13 @@ static int64_t
 peek(struct store *s, int64_t pid, int64_t res, int lifo)
 {
 	struct ecs_msg	 m;
+	struct ecs_linkv lv;
 	int64_t		 id;
 
-	assert_int_equal(store_queue_peek(s, pid, res, lifo, &m), ECS_OK);
+	assert_int_equal(store_queue_peek(s, pid, res, lifo, &m, &lv), ECS_OK);
 	id = m.m_id;
 	store_msg_clear(&m);
+	linkv_free(&lv);
 	return id;
 }
 
@@ -708,17 +710,43 @@ fifo_peeks_the_lowest_id_and_lifo_the_highest(void **state)
 
 	assert_int_equal(peek(f->f_s, rcv, res, 0), a);
 	assert_int_equal(peek(f->f_s, rcv, res, 1), c);
-	/* The message comes whole. */
+	/* The message comes whole, with all its links. */
 	{
-		struct ecs_msg	 m;
+		struct ecs_msg		 m;
+		struct ecs_linkv	 lv;
+		int64_t			 other, co, omid, smid;
 
-		assert_int_equal(store_queue_peek(f->f_s, rcv, res, 1, &m),
+		other = participant(f->f_s, "other", &co);
+		assert_int_equal(store_member_mid(f->f_s, other, co, &omid),
 		    ECS_OK);
+		assert_int_equal(store_link_add(f->f_s, omid, c, res), ECS_OK);
+		assert_int_equal(store_member_mid(f->f_s, snd, cs, &smid),
+		    ECS_OK);
+		assert_int_equal(store_queue_peek(f->f_s, rcv, res, 1, &m,
+		    &lv), ECS_OK);
+		assert_int_equal(m.m_id, c);
 		assert_int_equal(m.m_sender, snd);
 		assert_int_equal(m.m_resource_id, res);
 		assert_int_equal(m.m_len, 1);
 		assert_string_equal(m.m_body, "c");
+		assert_int_equal(lv.lv_n, 2);
+		assert_int_equal(lv.lv_v[0].l_mid, mid < omid ? mid : omid);
+		assert_int_equal(lv.lv_v[1].l_mid, mid < omid ? omid : mid);
+		assert_int_equal(lv.lv_v[mid < omid ? 0 : 1].l_pid, rcv);
+		assert_int_equal(lv.lv_v[mid < omid ? 1 : 0].l_pid, other);
+		/* The sender's mid in the receiver's community, if any. */
+		assert_int_equal(lv.lv_v[mid < omid ? 0 : 1].l_sender_mid,
+		    cs == cr ? smid : -1);
 		store_msg_clear(&m);
+		linkv_free(&lv);
+		/* The body of a message with several links comes once. */
+		assert_int_equal(store_queue_peek(f->f_s, other, res, 0, &m,
+		    &lv), ECS_OK);
+		assert_int_equal(m.m_id, c);
+		assert_string_equal(m.m_body, "c");
+		store_msg_clear(&m);
+		linkv_free(&lv);
+		assert_int_equal(store_link_delete(f->f_s, omid, c), ECS_OK);
 	}
 	/* The sender has no queue for what it only sent. */
 	assert_int_equal(peek(f->f_s, snd, res, 0), 0);

@@ -46,11 +46,13 @@ static int64_t
 peek(struct store *s, int64_t pid, int64_t res, int lifo)
 {
 	struct ecs_msg	 m;
+	struct ecs_linkv lv;
 	int64_t		 id;
 
-	assert_int_equal(store_queue_peek(s, pid, res, lifo, &m), ECS_OK);
+	assert_int_equal(store_queue_peek(s, pid, res, lifo, &m, &lv), ECS_OK);
 	id = m.m_id;
 	store_msg_clear(&m);
+	linkv_free(&lv);
 	return id;
 }
 
