@@ -357,15 +357,19 @@ req_flag(struct req *rq, const char *key, char *val, size_t len)
 
 /* --- batches -------------------------------------------------------------- */
 
-/* Join the batch: 0, or -1 after replying 503. */
-int
-http_begin_write(struct req *rq)
+/*
+ * Join the batch, with a savepoint of the request's own (plain 0) or
+ * without (plain 1): 0, or -1 after replying 503.
+ */
+static int
+join_batch(struct req *rq, int plain)
 {
 	struct ecsd	*env = rq->rq_env;
 	enum ecs_err	 e;
 	int		 fresh = !store_in_tx(env->e_store);
 
-	if ((e = store_savepoint(env->e_store)) != ECS_OK) {
+	e = plain ? store_begin(env->e_store) : store_savepoint(env->e_store);
+	if (e != ECS_OK) {
 		log_warnx("cannot start a transaction: %s",
 		    store_errmsg(env->e_store));
 		store_rollback(env->e_store);
@@ -373,12 +377,21 @@ http_begin_write(struct req *rq)
 		return -1;
 	}
 	rq->rq_wrote = 1;
+	rq->rq_plain = plain;
+	rq->rq_wmark = store_writes(env->e_store);
 	if (fresh) {
 		env->e_batch_writes = 0;
 		event_active(env->e_commit_ev, EV_WRITE, 0);
 	}
 	env->e_batch_writes++;
 	return 0;
+}
+
+/* Join the batch with a savepoint: a failure undoes this request only. */
+int
+http_begin_write(struct req *rq)
+{
+	return join_batch(rq, 0);
 }
 
 /*
@@ -388,31 +401,12 @@ http_begin_write(struct req *rq)
  * fail it, and then the whole batch is rolled back (http_end_write). That
  * spares a SAVEPOINT and a RELEASE, and the copies SQLite keeps of the
  * pages changed under a savepoint: 5-8 % of such a request's instructions
- * (callgrind, BENCHMARKS.md). 0, or -1 after replying 503.
+ * (callgrind, BENCHMARKS.md).
  */
 int
 http_begin_plain_write(struct req *rq)
 {
-	struct ecsd	*env = rq->rq_env;
-	enum ecs_err	 e;
-	int		 fresh = !store_in_tx(env->e_store);
-
-	if ((e = store_begin(env->e_store)) != ECS_OK) {
-		log_warnx("cannot start a transaction: %s",
-		    store_errmsg(env->e_store));
-		store_rollback(env->e_store);
-		reply_text(rq, 503, "Storage unavailable, try again later");
-		return -1;
-	}
-	rq->rq_wrote = 1;
-	rq->rq_plain = 1;
-	rq->rq_wmark = store_writes(env->e_store);
-	if (fresh) {
-		env->e_batch_writes = 0;
-		event_active(env->e_commit_ev, EV_WRITE, 0);
-	}
-	env->e_batch_writes++;
-	return 0;
+	return join_batch(rq, 1);
 }
 
 static void	 batch_end(struct ecsd *, enum ecs_err);

@@ -979,6 +979,30 @@ store_msg_insert(struct store *s, int64_t resource, int64_t sender,
 	return run_id(s, q, id);
 }
 
+/*
+ * Append the link in the four columns of q from col on (membership,
+ * participant, community, the sender's membership there or NULL) to v,
+ * whose room is *cap.
+ */
+static enum ecs_err
+link_row(struct dbst *q, int col, struct ecs_linkv *v, size_t *cap)
+{
+	struct ecs_link	*p;
+
+	if (v->lv_n == *cap) {
+		*cap = *cap ? *cap * 2 : 4;
+		if ((p = reallocarray(v->lv_v, *cap, sizeof(*p))) == NULL)
+			return ECS_ENOMEM;
+		v->lv_v = p;
+	}
+	p = &v->lv_v[v->lv_n++];
+	p->l_mid = col_i(q, col);
+	p->l_pid = col_i(q, col + 1);
+	p->l_cid = col_i(q, col + 2);
+	p->l_sender_mid = col_null(q, col + 3) ? -1 : col_i(q, col + 3);
+	return ECS_OK;
+}
+
 /* The columns msg_row reads, from "messages m". */
 #define MSG_COLS	"m.id, m.resource_id, m.sender_id, m.removed, " \
 			"m.created_at, m.updated_at, m.version, " \
@@ -1193,7 +1217,6 @@ store_msg_links(struct store *s, int64_t msg, int64_t sender,
 	struct dbst	*q;
 	int		 rc;
 	enum ecs_err	 e = ECS_OK;
-	struct ecs_link	*p;
 	size_t		 cap = 0;
 
 	v->lv_v = NULL;
@@ -1206,22 +1229,9 @@ store_msg_links(struct store *s, int64_t msg, int64_t sender,
 		return ECS_ESTORE;
 	bind_i(q, 1, sender);
 	bind_i(q, 2, msg);
-	while ((rc = step(q)) == DB_ROW) {
-		if (v->lv_n == cap) {
-			cap = cap ? cap * 2 : 8;
-			p = reallocarray(v->lv_v, cap, sizeof(*p));
-			if (p == NULL) {
-				e = ECS_ENOMEM;
-				break;
-			}
-			v->lv_v = p;
-		}
-		p = &v->lv_v[v->lv_n++];
-		p->l_mid = col_i(q, 0);
-		p->l_pid = col_i(q, 1);
-		p->l_cid = col_i(q, 2);
-		p->l_sender_mid = col_null(q, 3) ? -1 : col_i(q, 3);
-	}
+	while ((rc = step(q)) == DB_ROW)
+		if ((e = link_row(q, 0, v, &cap)) != ECS_OK)
+			break;
 	if (e == ECS_OK && rc != DB_DONE)
 		e = db_err(s);
 	reset(q);
@@ -1355,7 +1365,6 @@ queue_head(struct store *s, int64_t mid, int64_t res, int lifo,
     struct ecs_msg *m, struct ecs_linkv *lv)
 {
 	struct dbst	*q;
-	struct ecs_link	*p;
 	size_t		 cap = 0;
 	int		 rc;
 	enum ecs_err	 e = ECS_OK;
@@ -1386,21 +1395,9 @@ queue_head(struct store *s, int64_t mid, int64_t res, int lifo,
 	bind_i(q, 2, mid);
 	bind_i(q, 3, res);
 	while ((rc = step(q)) == DB_ROW) {
-		if (lv->lv_n == cap) {
-			cap = cap ? cap * 2 : 4;
-			p = reallocarray(lv->lv_v, cap, sizeof(*p));
-			if (p == NULL) {
-				e = ECS_ENOMEM;
-				break;
-			}
-			lv->lv_v = p;
-		}
-		p = &lv->lv_v[lv->lv_n++];
-		p->l_mid = col_i(q, 9);
-		p->l_pid = col_i(q, 10);
-		p->l_cid = col_i(q, 11);
-		p->l_sender_mid = col_null(q, 12) ? -1 : col_i(q, 12);
-		if (p->l_mid == mid && m->m_id == 0 &&
+		if ((e = link_row(q, 9, lv, &cap)) != ECS_OK)
+			break;
+		if (lv->lv_v[lv->lv_n - 1].l_mid == mid && m->m_id == 0 &&
 		    (e = msg_row(s, q, m)) != ECS_OK)
 			break;
 	}
