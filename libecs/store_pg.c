@@ -292,6 +292,7 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 	PGconn		*c = pd->pd_conn;
 	PGresult	*r;
 	int		 n = pd->pd_npending + (mine != NULL), i, extra;
+	int		 release;
 	enum ecs_err	 e = ECS_OK;
 
 	if (mine != NULL)
@@ -300,6 +301,9 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 	for (i = 0; i < n; i++) {
 		if ((r = PQgetResult(c)) == NULL)
 			goto broken;
+		/* A RELEASE that failed or did not run dooms the batch. */
+		release = i < n - (mine != NULL) &&
+		    pd->pd_pkind[i] == K_RELEASE;
 		switch (PQresultStatus(r)) {
 		case PGRES_COMMAND_OK:
 		case PGRES_TUPLES_OK:
@@ -310,16 +314,12 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 			}
 			break;
 		case PGRES_PIPELINE_ABORTED:
-			if (i < n - (mine != NULL) &&
-			    pd->pd_pkind[i] == K_RELEASE)
-				pd->pd_doomed = 1;
+			pd->pd_doomed |= release;
 			break;
 		default:
 			if (e == ECS_OK)
 				e = pg_fail(pd, r);
-			if (i < n - (mine != NULL) &&
-			    pd->pd_pkind[i] == K_RELEASE)
-				pd->pd_doomed = 1;
+			pd->pd_doomed |= release;
 			break;
 		}
 		PQclear(r);
@@ -366,6 +366,17 @@ pg_flush(struct pg_db *pd)
 	if (PQpipelineSync(pd->pd_conn) != 1)
 		return pg_fail(pd, NULL);
 	return pg_collect(pd, NULL);
+}
+
+/*
+ * A statement of kind was sent into the pipeline: note it, and read the
+ * results once PG_PIPE_MAX of them wait.
+ */
+static enum ecs_err
+pg_pend(struct pg_db *pd, enum pg_kind kind)
+{
+	pd->pd_pkind[pd->pd_npending++] = kind;
+	return pd->pd_npending < PG_PIPE_MAX ? ECS_OK : pg_flush(pd);
 }
 
 /*
@@ -433,6 +444,20 @@ pg_refused(struct pg_db *pd, enum pg_kind kind)
 
 /* --- plain commands ------------------------------------------------------- */
 
+/* The outcome of a command's result res (counted when it succeeded). */
+static enum ecs_err
+pg_check(struct pg_db *pd, PGresult *res)
+{
+	switch (PQresultStatus(res)) {
+	case PGRES_COMMAND_OK:
+	case PGRES_TUPLES_OK:
+		pg_count(pd, res);
+		return ECS_OK;
+	default:
+		return pg_fail(pd, res);
+	}
+}
+
 static enum ecs_err
 pg_exec(struct db *db, const char *sql)
 {
@@ -455,17 +480,7 @@ pg_exec(struct db *db, const char *sql)
 		return pg_done(pd, kind, e, NULL);
 	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
 		return pg_done(pd, kind, pg_fail(pd, NULL), NULL);
-	switch (PQresultStatus(res)) {
-	case PGRES_COMMAND_OK:
-	case PGRES_TUPLES_OK:
-		pg_count(pd, res);
-		e = ECS_OK;
-		break;
-	default:
-		e = pg_fail(pd, res);
-		break;
-	}
-	e = pg_done(pd, kind, e, res);
+	e = pg_done(pd, kind, pg_check(pd, res), res);
 	PQclear(res);
 	return e;
 }
@@ -915,9 +930,8 @@ pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
 		if (PQsendQueryParams(pd->pd_conn, "SELECT pg_notify($1, $2)",
 		    2, NULL, values, lengths, formats, 0) != 1)
 			e = pg_fail(pd, NULL);
-		else if ((pd->pd_pkind[pd->pd_npending] = K_SELECT),
-		    ++pd->pd_npending >= PG_PIPE_MAX)
-			e = pg_flush(pd);
+		else
+			e = pg_pend(pd, K_SELECT);
 		free(copy);
 		return e;
 	}
@@ -1446,10 +1460,7 @@ pg_step(struct dbst *st)
 			return DB_ERROR;
 		}
 		ps->ps_deferred = 1;
-		pd->pd_pkind[pd->pd_npending] = ps->ps_kind;
-		if (++pd->pd_npending >= PG_PIPE_MAX && pg_flush(pd) != ECS_OK)
-			return DB_ERROR;
-		return DB_DONE;
+		return pg_pend(pd, ps->ps_kind) == ECS_OK ? DB_DONE : DB_ERROR;
 	}
 	if (pd->pd_pipe) {
 		if (PQsendQueryPrepared(c, ps->ps_name, ps->ps_nparams,
@@ -1462,19 +1473,9 @@ pg_step(struct dbst *st)
 	    ps->ps_values, ps->ps_lengths, ps->ps_formats,
 	    ps->ps_binary)) == NULL)
 		e = pg_fail(pd, NULL);
-	else {
-		switch (PQresultStatus(res)) {
-		case PGRES_COMMAND_OK:
-		case PGRES_TUPLES_OK:
-			pg_count(pd, res);
-			e = ECS_OK;
-			break;
-		default:
-			e = pg_fail(pd, res);
-			PQclear(res);
-			res = NULL;
-			break;
-		}
+	else if ((e = pg_check(pd, res)) != ECS_OK) {
+		PQclear(res);
+		res = NULL;
 	}
 	if ((e = pg_done(pd, ps->ps_kind, e, res)) != ECS_OK) {
 		PQclear(res);
