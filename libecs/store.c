@@ -697,6 +697,46 @@ store_participant_flags(struct store *s, int64_t pid, int events,
 	return run(s, q);
 }
 
+/*
+ * The rows that name the messages of a sender or of a resource (no
+ * cascades on message_id: schema version 3), deleted before the messages
+ * go by the cascade from their sender or resource. One statement per
+ * table, each with the id as its one parameter.
+ */
+static const char *const naming_sent[] = {
+	"DELETE FROM links WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)",
+	"DELETE FROM community_messages WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)",
+	"DELETE FROM events WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)",
+	"DELETE FROM auths WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE sender_id = ?)",
+	NULL
+};
+
+static const char *const naming_resource[] = {
+	"DELETE FROM links WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)",
+	"DELETE FROM community_messages WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)",
+	"DELETE FROM events WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)",
+	"DELETE FROM auths WHERE message_id IN "
+	    "(SELECT id FROM messages WHERE resource_id = ?)",
+	NULL
+};
+
+static enum ecs_err
+delete_naming(struct store *s, const char *const *sql, int64_t id)
+{
+	enum ecs_err	 e = ECS_OK;
+
+	for (; e == ECS_OK && *sql != NULL; sql++)
+		e = exec_i(s, *sql, 1, id, 0, 0);
+	return e;
+}
+
 enum ecs_err
 store_participant_delete(struct store *s, int64_t pid)
 {
@@ -716,18 +756,7 @@ store_participant_delete(struct store *s, int64_t pid)
 	if (e != ECS_OK)
 		return e;
 	/* Its messages go by cascade, what names them first. */
-	if ((e = exec_i(s, "DELETE FROM links WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
-	    ECS_OK ||
-	    (e = exec_i(s, "DELETE FROM community_messages WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
-	    ECS_OK ||
-	    (e = exec_i(s, "DELETE FROM events WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
-	    ECS_OK ||
-	    (e = exec_i(s, "DELETE FROM auths WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE sender_id = ?)", 1, pid, 0, 0)) !=
-	    ECS_OK)
+	if ((e = delete_naming(s, naming_sent, pid)) != ECS_OK)
 		return e;
 	return exec_i(s, "DELETE FROM participants WHERE id = ?", 1, pid, 0,
 	    0);
@@ -2666,18 +2695,7 @@ resource_delete(struct store *s, int64_t id)
 {
 	enum ecs_err	 e;
 
-	if ((e = exec_i(s, "DELETE FROM links WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
-	    ECS_OK ||
-	    (e = exec_i(s, "DELETE FROM community_messages WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
-	    ECS_OK ||
-	    (e = exec_i(s, "DELETE FROM events WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
-	    ECS_OK ||
-	    (e = exec_i(s, "DELETE FROM auths WHERE message_id IN "
-	    "(SELECT id FROM messages WHERE resource_id = ?)", 1, id, 0, 0)) !=
-	    ECS_OK)
+	if ((e = delete_naming(s, naming_resource, id)) != ECS_OK)
 		return e;
 	return exec_i(s, "DELETE FROM resources WHERE id = ?", 1, id, 0, 0);
 }
