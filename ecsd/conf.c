@@ -157,6 +157,9 @@ static const struct conf_entry conf_table[] = {
 	  NULL },
 	{ "max_waiters", CONF_INT, 0, 1000000, "10000", OFF(c_max_waiters),
 	  "Most requests waiting for events at once.", NULL },
+	{ "workers", CONF_INT, 1, 64, "1", OFF(c_workers),
+	  "Processes serving requests (more than 1: store = postgresql).",
+	  NULL },
 	{ "listen_tls", CONF_STR, 0, 0, "", OFF(c_listen_tls),
 	  "HTTPS listener host:port; empty: none.", check_listen_opt },
 	{ "tls_cert", CONF_STR, 0, 0, "", OFF(c_tls_cert),
@@ -517,6 +520,11 @@ conf_finish(struct conf *c)
 		    "built without PostgreSQL (configure --with-postgresql)\n");
 		return -1;
 #endif
+	} else if (c->c_workers > 1) {
+		fprintf(stderr, "ecsd: workers = %lld needs store = postgresql: "
+		    "an SQLite database has one writer, keep workers = 1\n",
+		    (long long)c->c_workers);
+		return -1;
 	}
 
 	if (netlist_parse(&c->c_trusted_nets, c->c_trusted, err,

@@ -250,6 +250,7 @@ main(int argc, char *argv[])
 
 	memset(&env, 0, sizeof(env));
 	memset(&err, 0, sizeof(err));
+	env.e_lfd[0] = env.e_lfd[1] = -1;
 	conf_defaults(&env.e_conf);
 	while ((ch = getopt_long(argc, argv, "c:D:f:hl:no:vV", longopts,
 	    NULL)) != -1) {
@@ -373,16 +374,32 @@ main(int argc, char *argv[])
 		log_warnx("database: %s", err.e_msg);
 		goto out;
 	}
+	if (admin_password(&env) != 0) {
+		log_warnx("cannot set up the admin password");
+		goto out;
+	}
+	if (env.e_conf.c_workers > 1) {
+		/* The master's connection only made sure of the schema. */
+		store_close(env.e_store);
+		env.e_store = NULL;
+		if ((i = workers_run(&env, &rc)) != 0) {
+			if (i < 0)
+				rc = 1;
+			goto out;
+		}
+		if (store_open(target, strcmp(env.e_conf.c_sync, "full") == 0,
+		    &env.e_store, &err) != ECS_OK) {
+			log_warnx("worker %d: database: %s", env.e_worker,
+			    err.e_msg);
+			goto out;
+		}
+	}
 	if (authn_init(&env) != 0) {
 		log_warnx("cannot set up authentication");
 		goto out;
 	}
 	if (store_checkpointer_start(env.e_store, target) != ECS_OK)
 		log_warnx("no checkpoint thread: commits checkpoint themselves");
-	if (admin_password(&env) != 0) {
-		log_warnx("cannot set up the admin password");
-		goto out;
-	}
 	/*
 	 * epoll's changelist folds the enable/disable pairs evhttp makes for
 	 * every request into one epoll_ctl at the next dispatch (ecsd never
@@ -412,16 +429,22 @@ main(int argc, char *argv[])
 	}
 	evsignal_add(env.e_sigterm, NULL);
 	evsignal_add(env.e_sigint, NULL);
-	if (plugin_start(&env) != 0)
-		goto out;
-	tv.tv_sec = (time_t)env.e_conf.c_auth_gc_interval;
-	tv.tv_usec = 0;
-	event_add(env.e_auth_gc, &tv);
-	tv.tv_sec = (time_t)env.e_conf.c_gc_interval;
-	event_add(env.e_gc, &tv);
+	/* With workers, the plugins and the collections run in one. */
+	if (env.e_worker == 0) {
+		if (plugin_start(&env) != 0)
+			goto out;
+		tv.tv_sec = (time_t)env.e_conf.c_auth_gc_interval;
+		tv.tv_usec = 0;
+		event_add(env.e_auth_gc, &tv);
+		tv.tv_sec = (time_t)env.e_conf.c_gc_interval;
+		event_add(env.e_gc, &tv);
+	}
 	log_info("store %s %s, sync=%s", env.e_conf.c_store, where,
 	    env.e_conf.c_sync);
-	if (env.e_https != NULL)
+	if (env.e_conf.c_workers > 1)
+		log_info("worker %d (pid %d) serving", env.e_worker,
+		    (int)getpid());
+	else if (env.e_https != NULL)
 		log_info("ready http=%s https=%s", env.e_bound, env.e_bound_tls);
 	else
 		log_info("ready http=%s", env.e_bound);

@@ -74,6 +74,7 @@ struct conf {
 	int64_t		 c_max_connections;
 	int64_t		 c_request_timeout;
 	int64_t		 c_max_waiters;
+	int64_t		 c_workers;
 	char		*c_log_level;
 	char		*c_listen_tls;
 	char		*c_tls_cert;
@@ -237,6 +238,8 @@ struct ecsd {
 	struct event		*e_sigchld;
 	char			*e_admin_pw;
 	char			 e_bound[80];
+	int			 e_lfd[2];	/* a worker's sockets, or -1 */
+	int			 e_worker;	/* 0..workers-1 */
 	int			 e_stopping;
 	uint64_t		 e_batches;
 	int			 e_batch_writes;
@@ -294,6 +297,11 @@ const char *req_body(struct req *, size_t *);
 void	 req_base_url(struct req *, char *, size_t);
 int	 req_query_flag(struct req *, const char *key, char *val, size_t);
 int	 req_flag(struct req *, const char *key, char *val, size_t);
+int	 http_split_addr(const char *, char *, size_t, int *);
+int	 http_sock_name(int, char *, size_t);
+
+/* workers.c */
+int	 workers_run(struct ecsd *, int *rc);
 
 /* cache.c */
 int	 cache_init(struct ecsd *);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sys/socket.h>
 
@@ -1093,7 +1094,64 @@ send:
 		http_commit_now(env);
 }
 
-/* Make one evhttp listening on addr (host:port); the bound address in out. */
+/*
+ * Split "host:port" (the host may be "[v6]") into host and port: 0, or -1
+ * after logging why.
+ */
+int
+http_split_addr(const char *addr, char *host, size_t hostlen, int *port)
+{
+	char	*colon;
+	int64_t	 p;
+
+	snprintf(host, hostlen, "%s", addr);
+	if ((colon = strrchr(host, ':')) == NULL) {
+		log_warnx("no port in %s", addr);
+		return -1;
+	}
+	*colon = '\0';
+	if (util_parse_i64(colon + 1, 0, 65535, &p) != 0) {
+		log_warnx("bad port in %s", addr);
+		return -1;
+	}
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	*port = (int)p;
+	return 0;
+}
+
+/* The address a socket is bound to, as host:port ([v6]:port). */
+int
+http_sock_name(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 a[INET6_ADDRSTRLEN];
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+		log_warn("getsockname");
+		return -1;
+	}
+	if (ss.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(out, outlen, "[%s]:%u", a, ntohs(s6->sin6_port));
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(out, outlen, "%s:%u", a, ntohs(s4->sin_port));
+	}
+	return 0;
+}
+
+/*
+ * Make one evhttp listening on addr (host:port), or on the socket a worker
+ * was given (e_lfd); the bound address in out.
+ */
 static struct evhttp *
 http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
     int tls)
@@ -1101,12 +1159,8 @@ http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
 	struct evhttp			*http;
 	struct evhttp_bound_socket	*bs;
 	struct evconnlistener		*lev;
-	struct sockaddr_storage		 ss;
-	socklen_t			 sslen = sizeof(ss);
-	char				 host[128], a[INET6_ADDRSTRLEN];
-	char				*colon;
-	int64_t				 port;
-	evutil_socket_t			 fd;
+	char				 host[128];
+	int				 port;
 
 	if ((http = evhttp_new(env->e_base)) == NULL)
 		return NULL;
@@ -1124,40 +1178,30 @@ http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
 	env->e_lctx[tls].lc_tls = tls;
 	evhttp_set_bevcb(http, conn_bevcb, &env->e_lctx[tls]);
 
-	snprintf(host, sizeof(host), "%s", addr);
-	colon = strrchr(host, ':');
-	*colon = '\0';
-	if (util_parse_i64(colon + 1, 0, 65535, &port) != 0) {
-		log_warnx("bad port in %s", addr);
-		goto fail;
-	}
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	bs = evhttp_bind_socket_with_handle(http, host, (ev_uint16_t)port);
-	if (bs == NULL) {
-		log_warn("cannot listen on %s", addr);
-		goto fail;
+	if (env->e_lfd[tls] != -1) {
+		/* evhttp owns it from here, whatever happens. */
+		bs = evhttp_accept_socket_with_handle(http, env->e_lfd[tls]);
+		if (bs == NULL)
+			close(env->e_lfd[tls]);
+		env->e_lfd[tls] = -1;
+		if (bs == NULL) {
+			log_warn("cannot accept on %s", addr);
+			goto fail;
+		}
+	} else {
+		if (http_split_addr(addr, host, sizeof(host), &port) != 0)
+			goto fail;
+		bs = evhttp_bind_socket_with_handle(http, host,
+		    (ev_uint16_t)port);
+		if (bs == NULL) {
+			log_warn("cannot listen on %s", addr);
+			goto fail;
+		}
 	}
 	lev = evhttp_bound_socket_get_listener(bs);
 	env->e_listeners[env->e_nlisteners++] = lev;
-	fd = evconnlistener_get_fd(lev);
-	if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
-		log_warn("getsockname");
+	if (http_sock_name(evconnlistener_get_fd(lev), out, outlen) != 0)
 		goto fail;
-	}
-	if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
-		snprintf(out, outlen, "[%s]:%u", a, ntohs(s6->sin6_port));
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
-		snprintf(out, outlen, "%s:%u", a, ntohs(s4->sin_port));
-	}
 	return http;
 fail:
 	evhttp_free(http);
