@@ -1014,9 +1014,30 @@ on_signal(evutil_socket_t fd, short what, void *arg)
 	phase_maybe_end(b);
 }
 
-/* CPU time of a process (user + system) in microseconds, from /proc. */
+/*
+ * The child processes of pid (ecsd's workers), from
+ * /proc/pid/task/pid/children: how many were put into kids.
+ */
 static int
-proc_cpu(long pid, long hz, uint64_t *us)
+proc_children(long pid, long *kids, int max)
+{
+	char	 path[96];
+	FILE	*f;
+	long	 k;
+	int	 n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", pid, pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 0;
+	while (n < max && fscanf(f, "%ld", &k) == 1)
+		kids[n++] = k;
+	fclose(f);
+	return n;
+}
+
+/* CPU time of one process (user + system) in microseconds, from /proc. */
+static int
+proc_cpu1(long pid, long hz, uint64_t *us)
 {
 	char		 path[64], buf[1024];
 	FILE		*f;
@@ -1041,9 +1062,28 @@ proc_cpu(long pid, long hz, uint64_t *us)
 	return 0;
 }
 
+#define PROC_KIDS	64
+
+/* CPU time of a process and its children (workers), in microseconds. */
+static int
+proc_cpu(long pid, long hz, uint64_t *us)
+{
+	long		 kids[PROC_KIDS];
+	uint64_t	 k;
+	int		 i, n;
+
+	if (proc_cpu1(pid, hz, us) != 0)
+		return -1;
+	n = proc_children(pid, kids, PROC_KIDS);
+	for (i = 0; i < n; i++)
+		if (proc_cpu1(kids[i], hz, &k) == 0)
+			*us += k;
+	return 0;
+}
+
 /* A "VmRSS:"-style field of /proc/pid/status in kB, or -1. */
 static long
-proc_rss_kb(long pid, const char *field)
+proc_rss1_kb(long pid, const char *field)
 {
 	char	 path[64], line[256];
 	FILE	*f;
@@ -1062,6 +1102,22 @@ proc_rss_kb(long pid, const char *field)
 			break;
 		}
 	fclose(f);
+	return kb;
+}
+
+/* The same field summed over a process and its children (workers). */
+static long
+proc_rss_kb(long pid, const char *field)
+{
+	long	 kids[PROC_KIDS], kb, k;
+	int	 i, n;
+
+	if ((kb = proc_rss1_kb(pid, field)) < 0)
+		return -1;
+	n = proc_children(pid, kids, PROC_KIDS);
+	for (i = 0; i < n; i++)
+		if ((k = proc_rss1_kb(kids[i], field)) > 0)
+			kb += k;
 	return kb;
 }
 
