@@ -1,7 +1,8 @@
 # workers = N: one ecsd, several processes on one PostgreSQL database.
 # Connections are spread over the workers; poppers on all of them get every
 # message exactly once; a waiter on one worker is woken by a post through
-# another; a worker that dies is started again while the others serve; the
+# another; a worker that dies is started again while the others serve; only
+# worker 0 runs the plugins; HTTPS is served too; the
 # master stops them all on SIGTERM, and they go when the master is killed.
 # On SQLite, workers > 1 is refused (one writer).
 use strict;
@@ -12,6 +13,7 @@ use Test::More;
 use File::Temp qw(tempdir);
 use POSIX ();
 use Time::HiRes qw(time sleep);
+use JSON::PP ();
 use Ecsd;
 use EcsdCheck;
 
@@ -266,6 +268,65 @@ subtest 'SIGTERM stops the master and every worker' => sub {
 	$d->stop_ok('ecsd with workers');
 	is(scalar(grep { alive($_) } @pids), 0, 'no worker left');
 	ok($d->loggrep(qr/^ecsd: info: $N workers stopped$/), 'the master said so');
+};
+
+subtest 'worker 0 alone runs the plugins, which answer on fresh connections' => sub {
+	my $top = $ENV{top_builddir} // "$FindBin::Bin/../..";
+	my ($host, $echo) = ("$top/tools/ecc-host", "$top/plugins/echo/echo.so");
+	ok(-x $host && -f $echo, 'ecc-host and the echo plugin are built') or return;
+	my $e = Ecsd->start(conf => { workers => 2, plugin_host => $host,
+	    'plugin echo.path' => $echo, 'plugin echo.communities' => 'demo' });
+	ok(scalar($e->loggrep(qr/plugin echo: started as pid \d+/, 10)), 'the plugin started');
+	$e->setup({
+		organizations => [{ name => 'Test Org', abbr => 'TO', description => '' }],
+		communities => [{ name => 'demo', description => '' }],
+		participants => [{ name => 'alice', description => '', dns => '',
+		    email => '', organization => 'Test Org',
+		    community_selfrouting => JSON::PP::false(),
+		    events => JSON::PP::true(), auth_ids => ['alice'],
+		    communities => ['demo'] }],
+	});
+	my $pmid = $e->mid('plugin-echo' => 'demo');
+	my ($ok, $echoed) = (0, 0);
+	for my $i (1 .. 6) {
+		my $c = $e->as('alice')->fresh;
+		$ok++ if $c->post('/echo/messages', body => "hello $i", ctype => 'text/plain',
+		    headers => { 'X-EcsReceiverMemberships' => $pmid })->{status} == 201;
+	}
+	is($ok, 6, 'six messages to the plugin, on fresh connections');
+	my $deadline = time + 15;
+	my %got;
+	while (time < $deadline && keys %got < 6) {
+		my $r = $e->as('alice')->fresh->post('/echo/replies/fifo');
+		if ($r->{status} == 200 && length $r->{body}) {
+			$got{ $r->{body} }++;
+		} else {
+			sleep 0.1;
+		}
+	}
+	is_deeply([sort keys %got], [map { "hello $_" } 1 .. 6], 'each echoed once');
+	my @lines = grep { /plugin echo: started as pid/ } split /\n/, $e->log;
+	is(scalar(@lines), 1, 'one plugin process for the two workers');
+	$e->stop_ok('ecsd with workers and a plugin');
+};
+
+subtest 'HTTPS with workers' => sub {
+	my $cert = "$tmp/cert.pem";
+	my $key = "$tmp/key.pem";
+	my $out = `openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout $key -out $cert 2>&1`;
+	ok(-s $cert && -s $key, 'a certificate') or return diag($out);
+	my $e = Ecsd->start(conf => { workers => 2, listen_tls => '127.0.0.1:0',
+	    tls_cert => $cert, tls_key => $key });
+	my ($ready) = $e->loggrep(qr/ready http=\S+ https=(\S+) workers=2/);
+	ok($ready, 'the ready line names the HTTPS address') or return diag($e->log);
+	my ($https) = $ready =~ /https=(\S+)/;
+	my %codes;
+	for (1 .. 6) {
+		my $code = `curl -sk -o /dev/null -w '%{http_code}' https://$https/sys/memberships`;
+		$codes{$code}++;
+	}
+	is_deeply(\%codes, { 401 => 6 }, 'six HTTPS requests answered (401 without credentials)');
+	$e->stop_ok('ecsd with workers on HTTPS');
 };
 
 subtest 'the workers go when the master is killed' => sub {
