@@ -36,32 +36,6 @@ ok($nb->loggrep(qr/^ecsd: info: store postgresql .*dbname=\Q${\ $na->pg_db }\E/)
 
 my $tmp = tempdir('ecsd-twonode-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
-# Run code in a child process that writes lines to its own file; returns
-# the pid. The child never runs the daemons' destructors.
-sub child {
-	my ($file, $code) = @_;
-	my $pid = fork() // die "fork: $!";
-	if ($pid == 0) {
-		my $ok = eval {
-			open(my $fh, '>', $file) or die "$file: $!";
-			$fh->autoflush(1);
-			$code->($fh);
-			close $fh;
-			1;
-		};
-		print STDERR "# child: $@" unless $ok;
-		POSIX::_exit($ok ? 0 : 1);
-	}
-	return $pid;
-}
-
-sub lines_of {
-	my ($file) = @_;
-	open(my $fh, '<', $file) or return ();
-	chomp(my @l = <$fh>);
-	return @l;
-}
-
 # ---------------------------------------------------------------- exactly once
 
 subtest "$MESSAGES messages posted on both nodes, popped on both, each once" => sub {

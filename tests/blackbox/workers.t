@@ -42,17 +42,17 @@ unless (Ecsd::pg()) {
 my $X = '/numlab/exercises';
 my $N = 3;
 
-# The workers' pids by number, from their "serving" lines, once all $N
+# The pids of $n workers by number, from their "serving" lines, once all
 # serve (and none is the pid $want).
 sub workers_of {
-	my ($d, $want) = @_;
+	my ($d, $n, $want) = @_;
 	my %w;
 	my $deadline = time + 10;
 	while (time < $deadline) {
 		my $log = $d->log;
 		%w = ();
 		$w{$1} = $2 while $log =~ /worker (\d+) \(pid (\d+)\) serving/g;
-		last if keys %w == $N && !(defined $want && grep { $w{$_} == $want } keys %w);
+		last if keys %w == $n && !(defined $want && grep { $w{$_} == $want } keys %w);
 		sleep 0.1;
 	}
 	return %w;
@@ -100,33 +100,9 @@ sub alive {
 	return $st !~ /^\d+ \(.*\) Z /;
 }
 
-sub child {
-	my ($file, $code) = @_;
-	my $pid = fork() // die "fork: $!";
-	if ($pid == 0) {
-		my $ok = eval {
-			open(my $fh, '>', $file) or die "$file: $!";
-			$fh->autoflush(1);
-			$code->($fh);
-			close $fh;
-			1;
-		};
-		print STDERR "# child: $@" unless $ok;
-		POSIX::_exit($ok ? 0 : 1);
-	}
-	return $pid;
-}
-
-sub lines_of {
-	my ($file) = @_;
-	open(my $fh, '<', $file) or return ();
-	chomp(my @l = <$fh>);
-	return @l;
-}
-
 my $d = Ecsd->start(conf => { workers => $N });
 ok($d->loggrep(qr/^ecsd: info: ready http=\S+ workers=$N$/), "the master is ready with $N workers");
-my %w = workers_of($d);
+my %w = workers_of($d, $N);
 is_deeply([sort keys %w], [0 .. $N - 1], 'each worker says it serves');
 is(scalar(keys %{ { reverse %w } }), $N, 'in a process of its own');
 $d->fixture_spec;
@@ -247,7 +223,7 @@ subtest 'a worker killed is started again; the others serve meanwhile' => sub {
 		$ok++ if $d->as('P2')->fresh->get('/sys/memberships')->{status} == 200;
 	}
 	is($ok, 20, 'twenty requests on fresh connections answered meanwhile');
-	my %now = workers_of($d, $victim);
+	my %now = workers_of($d, $N, $victim);
 	ok(defined $now{1} && $now{1} != $victim, 'worker 1 serves again in a new process (' .
 	    ($now{1} // 'none') . ')');
 	ok($d->loggrep(qr/^ecsd: warning: worker 1 \(pid $victim\) killed by signal 9: starting it again/),
@@ -331,18 +307,10 @@ subtest 'HTTPS with workers' => sub {
 
 subtest 'the workers go when the master is killed' => sub {
 	my $e = Ecsd->start(conf => { workers => 2 });
-	my %ew;
-	my $deadline = time + 10;
-	while (time < $deadline) {
-		my $log = $e->log;
-		%ew = ();
-		$ew{$1} = $2 while $log =~ /worker (\d+) \(pid (\d+)\) serving/g;
-		last if keys %ew == 2;
-		sleep 0.1;
-	}
+	my %ew = workers_of($e, 2);
 	is(scalar(keys %ew), 2, 'two workers');
 	$e->kill9;
-	$deadline = time + 5;
+	my $deadline = time + 5;
 	sleep 0.1 while time < $deadline && grep { alive($_) } values %ew;
 	is(scalar(grep { alive($_) } values %ew), 0, 'both gone after kill -9 of the master');
 };

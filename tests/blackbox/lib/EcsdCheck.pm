@@ -11,7 +11,8 @@ use Test::More;
 use Time::Local qw(timegm);
 
 our @EXPORT = qw(std_ok err_ok ctype_is loc_ok raw_name_ok events_of ev
-    iso_time parse_iso http_date_ok uri_list ERR create_ok addr);
+    iso_time parse_iso http_date_ok uri_list ERR create_ok addr child
+    lines_of);
 
 # Exact error texts of ecs-protocol.md section 14 (without the final LF).
 our %ERR = (
@@ -176,6 +177,33 @@ sub http_date_ok {
 sub uri_list {
 	my ($r) = @_;
 	return [ split /\n/, $r->{body} ];
+}
+
+# Run code in a child process that writes lines to its own file; returns
+# the pid. The child never runs the daemons' destructors.
+sub child {
+	my ($file, $code) = @_;
+	my $pid = fork() // die "fork: $!";
+	if ($pid == 0) {
+		my $ok = eval {
+			open(my $fh, '>', $file) or die "$file: $!";
+			$fh->autoflush(1);
+			$code->($fh);
+			close $fh;
+			1;
+		};
+		print STDERR "# child: $@" unless $ok;
+		POSIX::_exit($ok ? 0 : 1);
+	}
+	return $pid;
+}
+
+# The lines of a file a child wrote (none if it wrote no file).
+sub lines_of {
+	my ($file) = @_;
+	open(my $fh, '<', $file) or return ();
+	chomp(my @l = <$fh>);
+	return @l;
 }
 
 1;
