@@ -499,8 +499,9 @@ broker_msg_create(struct store *s, const struct ecs_participant *snd,
 	if ((e = store_msg_insert(s, r->r_id, snd->p_id, p->ep_ctype, body,
 	    len, p->ep_now, id)) != ECS_OK)
 		goto fail;
+	/* A new message, each membership once (address): plain inserts. */
 	for (i = 0; i < rt.rt_mids.iv_n; i++) {
-		if ((e = store_link_add(s, rt.rt_mids.iv_v[i], *id, r->r_id)) !=
+		if ((e = store_link_new(s, rt.rt_mids.iv_v[i], *id, r->r_id)) !=
 		    ECS_OK ||
 		    (e = ivec_push_unique(&pids, rt.rt_pids.iv_v[i])) != ECS_OK)
 			goto fail;

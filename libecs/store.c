@@ -1240,6 +1240,13 @@ store_link_add(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 }
 
 enum ecs_err
+store_link_new(struct store *s, int64_t mid, int64_t msg, int64_t resource)
+{
+	return exec_i(s, "INSERT INTO links (membership_id, message_id, "
+	    "resource_id) VALUES (?, ?, ?)", 3, mid, msg, resource);
+}
+
+enum ecs_err
 store_msg_links(struct store *s, int64_t msg, int64_t sender,
     struct ecs_linkv *v)
 {

@@ -241,7 +241,15 @@ enum ecs_err	 store_msg_update(struct store *, int64_t, const char *ctype,
  * it may have a one-touch token (sys/auths), which goes too.
  */
 enum ecs_err	 store_msg_dispose(struct store *, int64_t, int token);
+/* A link of mid to msg; nothing if there is one. */
 enum ecs_err	 store_link_add(struct store *, int64_t mid, int64_t msg,
+		    int64_t resource);
+/*
+ * The same for a message that has no link yet (just inserted, each mid
+ * once): a plain insert, without the conflict check, which PostgreSQL
+ * makes a speculative insertion.
+ */
+enum ecs_err	 store_link_new(struct store *, int64_t mid, int64_t msg,
 		    int64_t resource);
 /* Links of a message ordered by mid, with the sender's mid per community. */
 enum ecs_err	 store_msg_links(struct store *, int64_t msg, int64_t sender,
