@@ -783,7 +783,8 @@ admin_text(const struct fx *f, const char *sql, char *out, size_t len)
 
 /*
  * A pop reads the head of its own queue by the queue's index, however
- * long the other queues are (schema version 4). The generic plans the
+ * long the other queues are, and a message's event is found by the
+ * message, however many events its participant has (schema version 4). The generic plans the
  * driver asks for once walked the message ids in order and filtered when
  * there were few memberships: a short queue's pop then read all of a long
  * one first. The statements are the pops' own (store.c), without the
@@ -836,6 +837,16 @@ pops_read_the_queue_indexes(void **state)
 	admin_text(f, sql, plan, sizeof(plan));
 	if (strstr(plan, "Index Cond: (participant_id = $1)") == NULL)
 		fail_msg("the event pop's plan:\n%s", plan);
+	/* And the other way: an event of a message goes by the message. */
+	snprintf(sql, sizeof(sql),
+	    "SET plan_cache_mode = force_generic_plan;"
+	    "PREPARE d(bigint, bigint) AS SELECT type FROM events "
+	    "WHERE message_id = $1 AND participant_id = $2 "
+	    "ORDER BY id DESC LIMIT 1;"
+	    "EXPLAIN EXECUTE d(1, %lld)", (long long)a);
+	admin_text(f, sql, plan, sizeof(plan));
+	if (strstr(plan, "Index Cond: (message_id = $1)") == NULL)
+		fail_msg("the look-up of a message's event:\n%s", plan);
 }
 
 int
