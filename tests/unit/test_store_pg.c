@@ -782,6 +782,25 @@ admin_text(const struct fx *f, const char *sql, char *out, size_t len)
 }
 
 /*
+ * The generic plan of query (two bigint parameters, given p1 and p2) has
+ * want in it: the index condition that a query of one queue must use.
+ */
+static void
+generic_plan(const struct fx *f, const char *query, int64_t p1, int64_t p2,
+    const char *want)
+{
+	char	 sql[2048], plan[8192];
+
+	snprintf(sql, sizeof(sql), "SET plan_cache_mode = force_generic_plan;"
+	    "PREPARE g(bigint, bigint) AS %s;"
+	    "EXPLAIN EXECUTE g(%lld, %lld)", query, (long long)p1,
+	    (long long)p2);
+	admin_text(f, sql, plan, sizeof(plan));
+	if (strstr(plan, want) == NULL)
+		fail_msg("%s:\n%s", query, plan);
+}
+
+/*
  * A pop reads the head of its own queue by the queue's index, however
  * long the other queues are, and a message's event is found by the
  * message, however many events its participant has (schema version 4). The generic plans the
@@ -795,7 +814,7 @@ pops_read_the_queue_indexes(void **state)
 {
 	struct fx	*f = *state;
 	struct store	*s = open_store(f);
-	char		 sql[2048], plan[8192];
+	char		 sql[2048];
 	int64_t		 a, b, ma, mb;
 
 	a = participant(s, "long", &ma);
@@ -815,38 +834,22 @@ pops_read_the_queue_indexes(void **state)
 	    "ANALYZE", (long long)a, (long long)mb, (long long)ma,
 	    (long long)b, (long long)a);
 	admin_sql(f, sql);
-	snprintf(sql, sizeof(sql),
-	    "SET plan_cache_mode = force_generic_plan;"
-	    "PREPARE q(bigint, bigint) AS SELECT message_id FROM links "
+	/* The queue's two columns looked up in the index. */
+	generic_plan(f, "SELECT message_id FROM links "
 	    "WHERE membership_id = $1 AND resource_id = $2 "
-	    "ORDER BY message_id LIMIT 1 FOR UPDATE SKIP LOCKED;"
-	    "EXPLAIN EXECUTE q(%lld, 1)", (long long)mb);
-	admin_text(f, sql, plan, sizeof(plan));
-	if (strstr(plan, "Filter: ((membership_id") != NULL ||
-	    strstr(plan, "Index Cond: ((membership_id = $1) AND "
-	    "(resource_id = $2))") == NULL)
-		fail_msg("the queue pop's plan:\n%s", plan);
-	snprintf(sql, sizeof(sql),
-	    "SET plan_cache_mode = force_generic_plan;"
-	    "PREPARE e(bigint, bigint) AS SELECT e.id, r.name FROM events e "
+	    "ORDER BY message_id LIMIT 1 FOR UPDATE SKIP LOCKED", mb, 1,
+	    "Index Cond: ((membership_id = $1) AND (resource_id = $2))");
+	generic_plan(f, "SELECT e.id, r.name FROM events e "
 	    "JOIN messages m ON m.id = e.message_id "
 	    "JOIN resources r ON r.id = m.resource_id "
 	    "WHERE e.participant_id = $1 ORDER BY e.id LIMIT $2 "
-	    "FOR UPDATE OF e SKIP LOCKED;"
-	    "EXPLAIN EXECUTE e(%lld, 10)", (long long)b);
-	admin_text(f, sql, plan, sizeof(plan));
-	if (strstr(plan, "Index Cond: (participant_id = $1)") == NULL)
-		fail_msg("the event pop's plan:\n%s", plan);
+	    "FOR UPDATE OF e SKIP LOCKED", b, 10,
+	    "Index Cond: (participant_id = $1)");
 	/* And the other way: an event of a message goes by the message. */
-	snprintf(sql, sizeof(sql),
-	    "SET plan_cache_mode = force_generic_plan;"
-	    "PREPARE d(bigint, bigint) AS SELECT type FROM events "
+	generic_plan(f, "SELECT type FROM events "
 	    "WHERE message_id = $1 AND participant_id = $2 "
-	    "ORDER BY id DESC LIMIT 1;"
-	    "EXPLAIN EXECUTE d(1, %lld)", (long long)a);
-	admin_text(f, sql, plan, sizeof(plan));
-	if (strstr(plan, "Index Cond: (message_id = $1)") == NULL)
-		fail_msg("the look-up of a message's event:\n%s", plan);
+	    "ORDER BY id DESC LIMIT 1", 1, a,
+	    "Index Cond: (message_id = $1)");
 }
 
 int
