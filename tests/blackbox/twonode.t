@@ -70,23 +70,7 @@ subtest "$MESSAGES messages posted on both nodes, popped on both, each once" => 
 			push @poppers, child("$tmp/pop-$n$k", sub {
 				my ($fh) = @_;
 				my $c = $d->as('P2')->fresh;
-				my $empty_after_done = 0;
-				my $deadline = time + 600;
-				while (time < $deadline) {
-					my $finished = -e $done;
-					my $r = $c->post("$X/fifo");
-					if ($r->{status} != 200) {
-						print $fh "status $r->{status}\n";
-						sleep 0.05;
-						next;
-					}
-					if (length $r->{body}) {
-						print $fh "popped $r->{body}\n";
-						next;
-					}
-					last if $finished && ++$empty_after_done >= 3;
-					sleep 0.02;
-				}
+				pop_until_done($c, $X, $done, $fh, 600);
 			});
 		}
 	}

@@ -140,22 +140,7 @@ subtest 'poppers on every worker get each message once' => sub {
 			my ($fh) = @_;
 			my $c = connected($d, 'P2');
 			print $fh 'worker ' . (worker_of($d, $c, %w) // '-') . "\n";
-			my $empty = 0;
-			my $deadline = time + 300;
-			while (time < $deadline) {
-				my $finished = -e $done;
-				my $r = $c->post("$X/fifo");
-				if ($r->{status} != 200) {
-					print $fh "status $r->{status}\n";
-					next;
-				}
-				if (length $r->{body}) {
-					print $fh "popped $r->{body}\n";
-					next;
-				}
-				last if $finished && ++$empty >= 3;
-				sleep 0.02;
-			}
+			pop_until_done($c, $X, $done, $fh, 300);
 		});
 	}
 	my $bad = 0;

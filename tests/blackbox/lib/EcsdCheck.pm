@@ -8,11 +8,12 @@ use warnings;
 use Exporter 'import';
 use POSIX qw(strftime);
 use Test::More;
+use Time::HiRes ();
 use Time::Local qw(timegm);
 
 our @EXPORT = qw(std_ok err_ok ctype_is loc_ok raw_name_ok events_of ev
     iso_time parse_iso http_date_ok uri_list ERR create_ok addr child
-    lines_of);
+    lines_of pop_until_done);
 
 # Exact error texts of ecs-protocol.md section 14 (without the final LF).
 our %ERR = (
@@ -204,6 +205,30 @@ sub lines_of {
 	open(my $fh, '<', $file) or return ();
 	chomp(my @l = <$fh>);
 	return @l;
+}
+
+# Pop $path with client $c, writing "popped BODY" or "status N" lines to
+# $fh, until the file $done exists and three pops in a row found the queue
+# empty, or $seconds pass.
+sub pop_until_done {
+	my ($c, $path, $done, $fh, $seconds) = @_;
+	my $empty = 0;
+	my $deadline = Time::HiRes::time() + $seconds;
+	while (Time::HiRes::time() < $deadline) {
+		my $finished = -e $done;
+		my $r = $c->post("$path/fifo");
+		if ($r->{status} != 200) {
+			print $fh "status $r->{status}\n";
+			Time::HiRes::sleep(0.05);
+			next;
+		}
+		if (length $r->{body}) {
+			print $fh "popped $r->{body}\n";
+			next;
+		}
+		last if $finished && ++$empty >= 3;
+		Time::HiRes::sleep(0.02);
+	}
 }
 
 1;
