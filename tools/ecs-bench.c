@@ -1014,23 +1014,26 @@ on_signal(evutil_socket_t fd, short what, void *arg)
 	phase_maybe_end(b);
 }
 
+#define PROC_FAMILY	65
+
 /*
- * The child processes of pid (ecsd's workers), from
- * /proc/pid/task/pid/children: how many were put into kids.
+ * pid and its child processes (ecsd's workers, from
+ * /proc/pid/task/pid/children): how many were put into pids.
  */
 static int
-proc_children(long pid, long *kids, int max)
+proc_family(long pid, long *pids, int max)
 {
 	char	 path[96];
 	FILE	*f;
 	long	 k;
 	int	 n = 0;
 
+	pids[n++] = pid;
 	snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", pid, pid);
 	if ((f = fopen(path, "r")) == NULL)
-		return 0;
+		return n;
 	while (n < max && fscanf(f, "%ld", &k) == 1)
-		kids[n++] = k;
+		pids[n++] = k;
 	fclose(f);
 	return n;
 }
@@ -1062,22 +1065,25 @@ proc_cpu1(long pid, long hz, uint64_t *us)
 	return 0;
 }
 
-#define PROC_KIDS	64
-
-/* CPU time of a process and its children (workers), in microseconds. */
+/*
+ * CPU time of a process and its children (workers), in microseconds; -1
+ * when the process itself cannot be read.
+ */
 static int
 proc_cpu(long pid, long hz, uint64_t *us)
 {
-	long		 kids[PROC_KIDS];
+	long		 pids[PROC_FAMILY];
 	uint64_t	 k;
 	int		 i, n;
 
-	if (proc_cpu1(pid, hz, us) != 0)
+	if (pid <= 0)
 		return -1;
-	n = proc_children(pid, kids, PROC_KIDS);
-	for (i = 0; i < n; i++)
-		if (proc_cpu1(kids[i], hz, &k) == 0)
+	n = proc_family(pid, pids, PROC_FAMILY);
+	for (*us = 0, i = 0; i < n; i++)
+		if (proc_cpu1(pids[i], hz, &k) == 0)
 			*us += k;
+		else if (i == 0)
+			return -1;
 	return 0;
 }
 
@@ -1109,15 +1115,17 @@ proc_rss1_kb(long pid, const char *field)
 static long
 proc_rss_kb(long pid, const char *field)
 {
-	long	 kids[PROC_KIDS], kb, k;
+	long	 pids[PROC_FAMILY], kb = 0, k;
 	int	 i, n;
 
-	if ((kb = proc_rss1_kb(pid, field)) < 0)
+	if (pid <= 0)
 		return -1;
-	n = proc_children(pid, kids, PROC_KIDS);
+	n = proc_family(pid, pids, PROC_FAMILY);
 	for (i = 0; i < n; i++)
-		if ((k = proc_rss1_kb(kids[i], field)) > 0)
+		if ((k = proc_rss1_kb(pids[i], field)) >= 0)
 			kb += k;
+		else if (i == 0)
+			return -1;
 	return kb;
 }
 
