@@ -1,10 +1,10 @@
 # workers = N: one ecsd, several processes on one PostgreSQL database.
 # Connections are spread over the workers; poppers on all of them get every
 # message exactly once; a waiter on one worker is woken by a post through
-# another; a worker that dies is started again while the others serve; only
-# worker 0 runs the plugins; HTTPS is served too; the
-# master stops them all on SIGTERM, and they go when the master is killed.
-# On SQLite, workers > 1 is refused (one writer).
+# another; ecs-bench -k counts the workers; a worker that dies is started
+# again while the others serve; only worker 0 runs the plugins; HTTPS is
+# served too; the master stops them all on SIGTERM, and they go when the
+# master is killed. On SQLite, workers > 1 is refused (one writer).
 use strict;
 use warnings;
 use FindBin;
@@ -198,6 +198,24 @@ subtest 'a waiter on one worker is woken by a post through another' => sub {
 	    ["numlab/exercises/$id created"], 'with the event of the post');
 	ok($dt < 3, sprintf('well before its wait ran out (%.2f s)', $dt));
 	is(length($d->as('P3')->post("$X/fifo")->{body}), 4, 'the message is there');
+};
+
+subtest 'ecs-bench -k counts the workers' => sub {
+	my $top = $ENV{top_builddir} // "$FindBin::Bin/../..";
+	my $bench = "$top/tools/ecs-bench";
+	ok(-x $bench, 'ecs-bench is built') or return;
+	my $master = $d->{pid};
+	open(my $st, '<', "/proc/$master/status") or return fail("master status: $!");
+	my ($own) = join('', <$st>) =~ /^VmRSS:\s+(\d+)/m;
+	close $st;
+	local $ENV{ECSD_ADMIN_PASSWORD} = $d->password;
+	my $url = 'http://' . $d->host . ':' . $d->port;
+	my $out = `'$bench' -S -u $url -R kr -s kr-sender -c 4 -n 400 -p produce,consume -k $master 2>&1`;
+	is($? >> 8, 0, 'ecs-bench ran') or diag($out);
+	my ($rss) = $out =~ /^RESULT phase=consume .* rss_kb=(\d+)/m;
+	my ($us) = $out =~ /^RESULT phase=consume .* srv_us_req=([\d.]+)/m;
+	cmp_ok($rss // 0, '>', 2 * $own, "RSS of the master and its $N workers ($own kB alone)");
+	cmp_ok($us // 0, '>', 0, 'CPU per request of the workers, not of the idle master');
 };
 
 subtest 'a worker killed is started again; the others serve meanwhile' => sub {
