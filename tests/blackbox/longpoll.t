@@ -22,7 +22,7 @@ my $send = sub {
 subtest 'a waiter is woken by a commit for it' => sub {
 	my $w = $d->as('P2')->fresh;
 	my $t0 = time;
-	$w->start_request(POST => '/sys/events/fifo?wait=3');
+	$w->start_request(POST => '/sys/events/fifo?wait=4');
 	sleep 0.3;
 	my $id = $send->('P2');
 	my $r = $w->finish_request;
@@ -30,7 +30,7 @@ subtest 'a waiter is woken by a commit for it' => sub {
 	is($r->{status}, 200, 'answered 200');
 	is_deeply([map { "$_->{ressource} $_->{status}" } @{ $r->{json} || [] }],
 	    ["numlab/exercises/$id created"], 'with the new event, popped');
-	ok($dt < 2, "woken before the wait ran out (${dt}s)");
+	ok($dt < 3, "woken before the wait of 4 s ran out (${dt}s)");
 	is_deeply($d->as('P2')->get('/sys/events')->{json}, [], 'the POST popped it');
 };
 
@@ -51,8 +51,8 @@ subtest 'a waiter is not woken for somebody else' => sub {
 subtest 'events present: no wait at all' => sub {
 	$send->('P2');
 	my $t0 = time;
-	my $r = $d->as('P2')->get('/sys/events/fifo?wait=3');
-	ok(time - $t0 < 1, 'immediate');
+	my $r = $d->as('P2')->get('/sys/events/fifo?wait=4');
+	ok(time - $t0 < 2.5, 'immediate, not after the wait of 4 s');
 	is(scalar @{ $r->{json} }, 1, 'one event');
 	$d->as('P2')->post('/sys/events/fifo');
 };
@@ -67,11 +67,11 @@ subtest 'wait is capped by max_wait' => sub {
 
 subtest 'waiters beyond max_waiters get an immediate answer' => sub {
 	my @w = map { $d->as('P3')->fresh } 1 .. 3;
-	$_->start_request(GET => '/sys/events/fifo?wait=2') for @w;
+	$_->start_request(GET => '/sys/events/fifo?wait=4') for @w;
 	sleep 0.3;
 	my $t0 = time;
-	my $r = $d->as('P4')->get('/sys/events/fifo?wait=2');
-	ok(time - $t0 < 0.5, 'the fourth waiter is answered at once');
+	my $r = $d->as('P4')->get('/sys/events/fifo?wait=4');
+	ok(time - $t0 < 2.5, 'the fourth waiter is answered at once, not after its wait of 4 s');
 	is_deeply($r->{json}, [], 'with the normal (empty) answer');
 	$_->finish_request for @w;
 };

@@ -138,7 +138,13 @@ subtest 'poppers on every worker get each message once' => sub {
 	for my $k (1 .. 6) {
 		push @poppers, child("$tmp/pop$k", sub {
 			my ($fh) = @_;
+			# two poppers per worker: popper k on worker k mod N
+			my $want = $w{ $k % $N };
 			my $c = connected($d, 'P2');
+			for (1 .. 50) {
+				last if (worker_of($d, $c, %w) // 0) == $want;
+				$c = connected($d, 'P2');
+			}
 			print $fh 'worker ' . (worker_of($d, $c, %w) // '-') . "\n";
 			pop_until_done($c, $X, $done, $fh, 300);
 		});
