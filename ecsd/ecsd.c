@@ -374,6 +374,7 @@ main(int argc, char *argv[])
 		log_warnx("database: %s", err.e_msg);
 		goto out;
 	}
+	store_set_timeout(env.e_store, (int)env.e_conf.c_pg_timeout);
 	if (admin_password(&env) != 0) {
 		log_warnx("cannot set up the admin password");
 		goto out;
@@ -393,6 +394,7 @@ main(int argc, char *argv[])
 			    err.e_msg);
 			goto out;
 		}
+		store_set_timeout(env.e_store, (int)env.e_conf.c_pg_timeout);
 	}
 	if (authn_init(&env) != 0) {
 		log_warnx("cannot set up authentication");

@@ -622,6 +622,13 @@ store_integrity_check(struct store *s)
 	return s->st_db->db_drv->d_integrity_check(s->st_db);
 }
 
+void
+store_set_timeout(struct store *s, int seconds)
+{
+	if (s->st_db->db_drv->d_timeout != NULL)
+		s->st_db->db_drv->d_timeout(s->st_db, seconds);
+}
+
 uint64_t
 store_writes(struct store *s)
 {

@@ -159,6 +159,12 @@ enum ecs_err	 store_savepoint(struct store *);
 void		 store_release(struct store *);
 void		 store_rollback_savepoint(struct store *);
 enum ecs_err	 store_integrity_check(struct store *);
+/*
+ * The longest wait in seconds for the database to answer a command (0: no
+ * limit, as after store_open); then the command fails with ECS_EBUSY and
+ * the next one connects again. PostgreSQL only: SQLite is in the process.
+ */
+void		 store_set_timeout(struct store *, int);
 
 /* Identities and participants. */
 enum ecs_err	 store_identity_pid(struct store *, const char *, int64_t *);

@@ -118,6 +118,12 @@ struct db_driver {
 	 * the id generators continue past the largest id of every table.
 	 */
 	enum ecs_err	 (*d_sync_ids)(struct db *);
+	/*
+	 * The longest wait for the database's answer to a command, in
+	 * seconds (0: no limit, the default); then the command fails with
+	 * ECS_EBUSY and the connection is made again (PostgreSQL).
+	 */
+	void		 (*d_timeout)(struct db *, int seconds);
 };
 
 /* Every driver struct starts with these. */

@@ -22,7 +22,9 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,8 @@ struct pg_db {
 	enum ecs_err	 pd_pend_err;	/* a deferred statement failed */
 	int		 pd_doomed;	/* a RELEASE failed: only ROLLBACK */
 	int		 pd_broken;	/* connect again, as if it was lost */
+	int		 pd_timeout;	/* seconds to wait for an answer; 0 ever */
+	int		 pd_timedout;	/* the last wait ran out (pd_broken) */
 };
 
 struct pg_st {
@@ -174,6 +178,8 @@ pg_fail(struct pg_db *pd, const PGresult *res)
 	const char	*state = NULL, *msg = NULL;
 	char		 line[300];
 
+	if (pd->pd_timedout)
+		return pd->pd_err;	/* pg_await said why */
 	if (res != NULL) {
 		state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 		msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -238,6 +244,97 @@ pg_errmsg(struct db *db)
 	return ((struct pg_db *)db)->pd_msg;
 }
 
+/* --- waiting for the server ---------------------------------------------- */
+
+/*
+ * Send what libpq holds and wait until the server's next result can be
+ * read without blocking, at most pd_timeout seconds. A server that does
+ * not answer (hung, or a host gone in a failover, whose TCP connection
+ * only the kernel's retries would end, many minutes later) must not hold
+ * the node: the connection is given up as if it was lost, the command
+ * fails with ECS_EBUSY (503), and the next command connects again. With a
+ * timeout the connection is non-blocking (pg_session), so that a large
+ * body that the server does not read cannot hold the sending either.
+ * 0: readable (or failed: PQgetResult says).
+ */
+static int
+pg_await(struct pg_db *pd)
+{
+	PGconn		*c = pd->pd_conn;
+	struct pollfd	 pfd;
+	struct timespec	 t0, t;
+	long		 left;
+	int		 more;
+
+	if (pd->pd_timeout <= 0) {
+		(void)PQflush(c);	/* blocking: all of it, or fails */
+		return 0;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((more = PQflush(c)) == 1 || (more == 0 && PQisBusy(c))) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = pd->pd_timeout * 1000L - (t.tv_sec - t0.tv_sec) * 1000L -
+		    (t.tv_nsec - t0.tv_nsec) / 1000000L;
+		if (left <= 0) {
+			pd->pd_broken = pd->pd_timedout = 1;
+			pd->pd_lost_in_tx = pd->pd_was_in_tx;
+			pd->pd_err = ECS_EBUSY;
+			snprintf(pd->pd_msg, sizeof(pd->pd_msg), "PostgreSQL "
+			    "did not answer within %d s: connection given up",
+			    pd->pd_timeout);
+			return -1;
+		}
+		pfd.fd = PQsocket(c);
+		pfd.events = more ? POLLIN | POLLOUT : POLLIN;
+		pfd.revents = 0;
+		if (pfd.fd < 0)
+			return 0;
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return 0;
+		if ((pfd.revents & ~POLLOUT) != 0 && PQconsumeInput(c) == 0)
+			return 0;
+	}
+	return 0;
+}
+
+/* PQgetResult within pd_timeout; NULL also when the wait ran out. */
+static PGresult *
+pg_get(struct pg_db *pd)
+{
+	if (pg_await(pd) != 0)
+		return NULL;
+	return PQgetResult(pd->pd_conn);
+}
+
+/*
+ * The outcome of the command just sent (sent: what PQsend* returned), as
+ * PQexec would give it: the first failure, else the last result. NULL
+ * when the sending failed, the connection went, or the wait ran out.
+ */
+static PGresult *
+pg_wait_result(struct pg_db *pd, int sent)
+{
+	PGresult	*r, *last = NULL;
+
+	if (sent != 1)
+		return NULL;
+	while ((r = pg_get(pd)) != NULL) {
+		if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR)
+			PQclear(r);
+		else {
+			PQclear(last);
+			last = r;
+		}
+		if (PQstatus(pd->pd_conn) == CONNECTION_BAD)
+			break;
+	}
+	if (pd->pd_timedout) {
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
 /* Remember what a command changed, as sqlite3_changes does. */
 static void
 pg_count(struct pg_db *pd, PGresult *res)
@@ -299,7 +396,7 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 		*mine = NULL;
 	pd->pd_npending = 0;
 	for (i = 0; i < n; i++) {
-		if ((r = PQgetResult(c)) == NULL)
+		if ((r = pg_get(pd)) == NULL)
 			goto broken;
 		/* A RELEASE that failed or did not run dooms the batch. */
 		release = i < n - (mine != NULL) &&
@@ -324,7 +421,7 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 		}
 		PQclear(r);
 		/* A statement's results end with a NULL. */
-		for (extra = 0; (r = PQgetResult(c)) != NULL; extra++) {
+		for (extra = 0; (r = pg_get(pd)) != NULL; extra++) {
 			PQclear(r);
 			if (extra > 8)
 				goto broken;
@@ -334,7 +431,7 @@ pg_collect(struct pg_db *pd, PGresult **mine)
 	}
 	if (mine != NULL && *mine == NULL && e == ECS_OK)
 		e = pg_fail_msg(pd, ECS_ESTORE, "no result in the pipeline");
-	r = PQgetResult(c);
+	r = pg_get(pd);
 	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC) {
 		PQclear(r);
 		goto broken;
@@ -350,7 +447,7 @@ broken:
 		PQclear(*mine);
 		*mine = NULL;
 	}
-	if (PQstatus(c) == CONNECTION_BAD)
+	if (PQstatus(c) == CONNECTION_BAD || pd->pd_timedout)
 		return pg_fail(pd, NULL);
 	pd->pd_broken = 1;
 	pd->pd_lost_in_tx = pd->pd_was_in_tx;
@@ -478,7 +575,7 @@ pg_exec(struct db *db, const char *sql)
 	if ((e = pg_flush(pd)) != ECS_OK && (kind != K_ROLLBACK ||
 	    PQstatus(pd->pd_conn) == CONNECTION_BAD))
 		return pg_done(pd, kind, e, NULL);
-	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
+	if ((res = pg_wait_result(pd, PQsendQuery(pd->pd_conn, sql))) == NULL)
 		return pg_done(pd, kind, pg_fail(pd, NULL), NULL);
 	e = pg_done(pd, kind, pg_check(pd, res), res);
 	PQclear(res);
@@ -496,7 +593,7 @@ pg_query_int(struct pg_db *pd, const char *sql, int64_t *out)
 	if ((e = pg_admit(pd, K_SELECT)) != ECS_OK ||
 	    (e = pg_flush(pd)) != ECS_OK)
 		return e;
-	if ((res = PQexec(pd->pd_conn, sql)) == NULL)
+	if ((res = pg_wait_result(pd, PQsendQuery(pd->pd_conn, sql))) == NULL)
 		return pg_fail(pd, NULL);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		e = pg_fail(pd, res);
@@ -530,6 +627,7 @@ pg_session(struct pg_db *pd)
 	enum ecs_err	 e;
 
 	PQsetNoticeProcessor(pd->pd_conn, pg_notice, NULL);
+	(void)PQsetnonblocking(pd->pd_conn, pd->pd_timeout > 0);
 	pd->pd_pid = PQbackendPID(pd->pd_conn);
 	pd->pd_epoch++;
 	/*
@@ -679,9 +777,14 @@ pg_open(const char *target, int durable, struct db **out,
     struct ecs_error *err)
 {
 	struct pg_db		*pd;
-	const char		*keys[] = { "dbname",
+	/*
+	 * Keywords before dbname are defaults that the connection string
+	 * overrides: a server that takes the connection but never answers
+	 * (hung, or gone in a failover) holds a reconnection 10 s at most.
+	 */
+	const char		*keys[] = { "connect_timeout", "dbname",
 				    "fallback_application_name", NULL };
-	const char		*values[] = { target, "ecsd", NULL };
+	const char		*values[] = { "10", target, "ecsd", NULL };
 	enum ecs_err		 e;
 
 	if ((pd = calloc(1, sizeof(*pd))) == NULL)
@@ -761,11 +864,12 @@ pg_enter(struct pg_db *pd)
 		return pg_fail_msg(pd, ECS_ESTORE, "no connection to "
 		    "PostgreSQL");
 	PQreset(pd->pd_conn);
-	pd->pd_pipe = pd->pd_npending = pd->pd_broken = 0;
+	pd->pd_pipe = pd->pd_npending = pd->pd_broken = pd->pd_timedout = 0;
 	pd->pd_doomed = 0;
 	pd->pd_pend_err = ECS_OK;
 	if (PQstatus(pd->pd_conn) != CONNECTION_OK) {
-		pd->pd_retry = now + 1;
+		/* from now: connecting may have taken connect_timeout */
+		pd->pd_retry = time(NULL) + 1;
 		return pg_fail(pd, NULL);
 	}
 	(void)PQexitPipelineMode(pd->pd_conn);
@@ -812,6 +916,15 @@ pg_begin(struct db *db)
 	    PQstatus(pd->pd_conn) == CONNECTION_BAD && !pd->pd_lost_in_tx)
 		e = pg_exec(db, "BEGIN");
 	return e;
+}
+
+static void
+pg_timeout(struct db *db, int seconds)
+{
+	struct pg_db	*pd = (struct pg_db *)db;
+
+	pd->pd_timeout = seconds > 0 ? seconds : 0;
+	(void)PQsetnonblocking(pd->pd_conn, pd->pd_timeout > 0);
 }
 
 static int
@@ -948,8 +1061,8 @@ pg_notify1(struct pg_db *pd, const char *channel, const char *payload,
 		free(copy);
 		return e;
 	}
-	res = PQexecParams(pd->pd_conn, "SELECT pg_notify($1, $2)", 2, NULL,
-	    values, lengths, formats, 0);
+	res = pg_wait_result(pd, PQsendQueryParams(pd->pd_conn,
+	    "SELECT pg_notify($1, $2)", 2, NULL, values, lengths, formats, 0));
 	if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK)
 		e = pg_fail(pd, res);
 	PQclear(res);
@@ -1380,8 +1493,8 @@ pg_server_prepare(struct pg_db *pd, struct pg_st *ps)
 		if (ps->ps_params[i].pp_type != 0)
 			ps->ps_types[i] = ps->ps_params[i].pp_type;
 	snprintf(ps->ps_name, sizeof(ps->ps_name), "ecs%u", ++pd->pd_nstmt);
-	res = PQprepare(pd->pd_conn, ps->ps_name, ps->ps_sql, ps->ps_nparams,
-	    ps->ps_types);
+	res = pg_wait_result(pd, PQsendPrepare(pd->pd_conn, ps->ps_name,
+	    ps->ps_sql, ps->ps_nparams, ps->ps_types));
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail(pd, res);
 		PQclear(res);
@@ -1389,7 +1502,8 @@ pg_server_prepare(struct pg_db *pd, struct pg_st *ps)
 		return pd->pd_err;
 	}
 	PQclear(res);
-	res = PQdescribePrepared(pd->pd_conn, ps->ps_name);
+	res = pg_wait_result(pd, PQsendDescribePrepared(pd->pd_conn,
+	    ps->ps_name));
 	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		pg_fail(pd, res);
 		PQclear(res);
@@ -1482,9 +1596,9 @@ pg_step(struct dbst *st)
 			e = pg_fail(pd, NULL);
 		else
 			e = pg_collect(pd, &res);
-	} else if ((res = PQexecPrepared(c, ps->ps_name, ps->ps_nparams,
-	    ps->ps_values, ps->ps_lengths, ps->ps_formats,
-	    ps->ps_binary)) == NULL)
+	} else if ((res = pg_wait_result(pd, PQsendQueryPrepared(c,
+	    ps->ps_name, ps->ps_nparams, ps->ps_values, ps->ps_lengths,
+	    ps->ps_formats, ps->ps_binary))) == NULL)
 		e = pg_fail(pd, NULL);
 	else if ((e = pg_check(pd, res)) != ECS_OK) {
 		PQclear(res);
@@ -1703,4 +1817,5 @@ const struct db_driver db_postgresql = {
 	.d_notify_fd = pg_notify_fd,
 	.d_notify_read = pg_notify_read,
 	.d_sync_ids = pg_sync_ids,
+	.d_timeout = pg_timeout,
 };

@@ -331,6 +331,57 @@ subtest 'a node whose connection was cut is woken again' => sub {
 	}
 };
 
+subtest 'a node whose database stops answering answers 503, then serves again' => sub {
+	my $db = $na->pg_db;
+	my $others = "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()";
+	my %before = map { $_ => 1 } split /\n/, Ecsd::pg_psql('postgres', $others);
+	my $nc = Ecsd->start(pg_db => $db, conf => { postgresql_timeout => 2 });
+	my @mine = grep { !$before{$_} } split /\n/, Ecsd::pg_psql('postgres', $others);
+	is(scalar(@mine), 1, 'node C has one connection') or return;
+	my $be = $mine[0];
+	$nc->fixture_spec;	# the same document again: nothing to create
+	my $to = { 'X-EcsReceiverMemberships' => $nc->mid(P2 => 'WUV') };
+	is($nc->as('P1')->post($X, body => 'before', ctype => 'text/plain', headers => $to)->{status},
+	    201, 'C answers');
+	# Its backend stopped, as a hung server or a host gone in a failover
+	# that left the connection open; a watchdog continues it after 20 s,
+	# so that a node that waits for ever is seen answering late.
+	ok(kill('STOP', $be), "C's backend (pid $be) stopped");
+	my $dog = fork();
+	if (defined $dog && $dog == 0) {
+		sleep 20;
+		kill('CONT', $be);
+		POSIX::_exit(0);
+	}
+	my $t0 = time;
+	my $r = $nc->as('P1')->fresh->post($X, body => 'during', ctype => 'text/plain',
+	    headers => $to, timeout => 40);
+	my $dt = time - $t0;
+	my $a = $na->as('P1')->post($X, body => 'on A', ctype => 'text/plain', headers => $to);
+	kill('CONT', $be);
+	kill('KILL', $dog), waitpid($dog, 0) if $dog;
+	is($r->{status}, 503, sprintf('C answers 503 (after %.1f s)', $dt));
+	like($r->{body} // '', qr/try again later/i, 'saying to try again later');
+	is($a->{status}, 201, 'node A serves meanwhile');
+	ok($nc->loggrep(qr/PostgreSQL did not answer within 2 s/, 5), 'C says why in its log');
+	my $again;
+	for (1 .. 20) {
+		$again = $nc->as('P1')->fresh->post($X, body => 'after', ctype => 'text/plain', headers => $to);
+		last if $again->{status} == 201;
+		sleep 0.25;
+	}
+	is($again->{status}, 201, 'C serves again on a new connection');
+	my %got;
+	while (1) {
+		my $p = $nb->as('P2')->post("$X/fifo");
+		last if $p->{status} != 200 || !length($p->{body} // '');
+		$got{ $p->{body} }++;
+	}
+	is_deeply(\%got, { before => 1, 'on A' => 1, after => 1 },
+	    'the messages answered 201 are there, the one answered 503 is not');
+	is($nc->stop, 0, 'node C exits 0 after SIGTERM');
+};
+
 # The cut connections may have logged the server's FATAL: the rest counts.
 for my $d ([$na, 'node A'], [$nb, 'node B']) {
 	my ($node, $name) = @$d;

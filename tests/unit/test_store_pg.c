@@ -18,6 +18,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -891,6 +892,132 @@ fresh_database_reads_by_index(void **state)
 		    "sequential scans", rows);
 }
 
+/*
+ * The one backend of f's database other than the admin's (the store's);
+ * one that was let go may take a moment to exit.
+ */
+static pid_t
+backend_pid_of(const struct fx *f)
+{
+	char	 sql[256], out[256];
+	long	 pid = 0;
+	int	 i;
+
+	snprintf(sql, sizeof(sql), "SELECT pid FROM pg_stat_activity WHERE "
+	    "datname = '%s' AND pid <> pg_backend_pid()", f->f_name);
+	for (i = 0; i < 50; i++) {
+		admin_text(f, sql, out, sizeof(out));
+		pid = strtol(out, NULL, 10);
+		if (pid > 0 && strchr(out, '\n') == strrchr(out, '\n'))
+			return (pid_t)pid;
+		usleep(100 * 1000);
+	}
+	fail_msg("not one backend: \"%s\"", out);
+	return -1;
+}
+
+/*
+ * Stop backend be (SIGSTOP), with a watchdog that continues it after 10 s:
+ * a driver that waits for ever then sees its answer late and fails the
+ * test's checks instead of hanging it. resume() continues be at once.
+ */
+static pid_t
+stop_backend(pid_t be)
+{
+	pid_t	 dog;
+
+	assert_int_equal(kill(be, SIGSTOP), 0);
+	if ((dog = fork()) == 0) {
+		sleep(10);
+		kill(be, SIGCONT);
+		_exit(0);
+	}
+	assert_true(dog > 0);
+	return dog;
+}
+
+static void
+resume(pid_t be, pid_t dog)
+{
+	kill(be, SIGCONT);
+	kill(dog, SIGKILL);
+	waitpid(dog, NULL, 0);
+}
+
+/*
+ * A server that stops answering (the store's backend stopped, as a hung
+ * server or a host gone in a failover that left the connection open) fails
+ * the command with ECS_EBUSY once the timeout has run out, instead of
+ * holding the node for ever; a batch it was in fails whole; the next
+ * command connects again. The backend is continued before the outcome is
+ * checked, so that a failure does not leave it stopped.
+ */
+static void
+a_server_that_does_not_answer(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	char		 msg[512];
+	int64_t		 x;
+	pid_t		 be, dog;
+	enum ecs_err	 e, e2, e3;
+	char		*big;
+	enum { BIG = 8 << 20 };
+
+	store_set_timeout(s, 1);
+	assert_int_equal(store_identity_pid(s, "nobody", &x), ECS_ENOTFOUND);
+
+	/* Between batches. */
+	be = backend_pid_of(f);
+	dog = stop_backend(be);
+	e = store_identity_pid(s, "nobody", &x);
+	snprintf(msg, sizeof(msg), "%s", store_errmsg(s));
+	resume(be, dog);
+	assert_int_equal(e, ECS_EBUSY);
+	assert_non_null(strstr(msg, "did not answer within 1 s"));
+	assert_int_equal(store_identity_pid(s, "nobody", &x), ECS_ENOTFOUND);
+	assert_int_not_equal(backend_pid_of(f), be);
+
+	/* In a batch: all of it fails, nothing of it stays. */
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_add(s, "one", "", 1), ECS_OK);
+	be = backend_pid_of(f);
+	dog = stop_backend(be);
+	e = store_identity_add(s, "two", "", 1);
+	e2 = store_identity_add(s, "three", "", 1);
+	e3 = store_commit(s);
+	resume(be, dog);
+	assert_int_equal(e, ECS_EBUSY);
+	assert_int_equal(e2, ECS_ESTORE);
+	assert_int_not_equal(e3, ECS_OK);
+	assert_false(store_in_tx(s));
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "one", &x), ECS_ENOTFOUND);
+	assert_int_equal(store_identity_add(s, "four", "", 1), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	assert_int_equal(store_identity_pid(s, "four", &x), ECS_OK);
+
+	/*
+	 * A body larger than the socket's buffers, which nobody reads; the
+	 * statement is prepared first, with a small one.
+	 */
+	big = malloc(BIG);
+	assert_non_null(big);
+	memset(big, 'b', BIG);
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_msg_insert(s, 1, 1, "text/plain", "s", 1, 1000,
+	    &x), ECS_OK);
+	be = backend_pid_of(f);
+	dog = stop_backend(be);
+	e = store_msg_insert(s, 1, 1, "text/plain", big, BIG, 1000, &x);
+	store_rollback(s);
+	resume(be, dog);
+	free(big);
+	assert_int_equal(e, ECS_EBUSY);
+	assert_int_equal(store_identity_pid(s, "four", &x), ECS_OK);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -911,6 +1038,7 @@ main(void)
 		T(sync_ids_and_integrity),
 		T(pops_read_the_queue_indexes),
 		T(fresh_database_reads_by_index),
+		T(a_server_that_does_not_answer),
 #undef T
 	};
 
