@@ -105,6 +105,7 @@ struct pg_db {
 	int		 pd_was_in_tx;	/* before the command under way */
 	int		 pd_lost_in_tx;	/* lost inside a transaction */
 	time_t		 pd_retry;	/* no reconnection before */
+	int		 pd_gap;	/* seconds since the last failed one */
 	char		*pd_dealloc;	/* "DEALLOCATE x;" for the next BEGIN */
 	size_t		 pd_dealloc_len;
 	int		 pd_pipe;	/* in pipeline mode */
@@ -189,7 +190,7 @@ pg_fail(struct pg_db *pd, const PGresult *res)
 		snprintf(pd->pd_msg, sizeof(pd->pd_msg),
 		    "connection to PostgreSQL lost: %s", line[0] != '\0' ?
 		    line : "no reason given");
-		pd->pd_err = ECS_ESTORE;
+		pd->pd_err = ECS_EBUSY;		/* 503: try again later */
 		pd->pd_lost_in_tx = pd->pd_was_in_tx;
 		return pd->pd_err;
 	}
@@ -857,21 +858,30 @@ pg_enter(struct pg_db *pd)
 		return ECS_OK;
 	}
 	if (pd->pd_lost_in_tx)
-		return pg_fail_msg(pd, ECS_ESTORE, "connection to PostgreSQL "
+		return pg_fail_msg(pd, ECS_EBUSY, "connection to PostgreSQL "
 		    "lost during a transaction");
 	now = time(NULL);
 	if (now < pd->pd_retry)
-		return pg_fail_msg(pd, ECS_ESTORE, "no connection to "
+		return pg_fail_msg(pd, ECS_EBUSY, "no connection to "
 		    "PostgreSQL");
 	PQreset(pd->pd_conn);
 	pd->pd_pipe = pd->pd_npending = pd->pd_broken = pd->pd_timedout = 0;
 	pd->pd_doomed = 0;
 	pd->pd_pend_err = ECS_OK;
 	if (PQstatus(pd->pd_conn) != CONNECTION_OK) {
-		/* from now: connecting may have taken connect_timeout */
-		pd->pd_retry = time(NULL) + 1;
+		/*
+		 * The next try after 1, 2, 4 ... 30 s, counted from now (this
+		 * one may have waited connect_timeout): a server that is down
+		 * holds the node a little of the time, not all of it, and the
+		 * commands in between fail at once.
+		 */
+		pd->pd_gap = pd->pd_gap == 0 ? 1 : pd->pd_gap * 2;
+		if (pd->pd_gap > 30)
+			pd->pd_gap = 30;
+		pd->pd_retry = time(NULL) + pd->pd_gap;
 		return pg_fail(pd, NULL);
 	}
+	pd->pd_gap = 0;
 	(void)PQexitPipelineMode(pd->pd_conn);
 	free(pd->pd_dealloc);
 	pd->pd_dealloc = NULL;

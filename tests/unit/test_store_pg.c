@@ -660,7 +660,8 @@ kill_backends(const struct fx *f)
 
 /*
  * A connection lost between batches comes back by itself; one lost in a
- * batch fails the batch, and the next one runs on a new connection.
+ * batch fails the batch (ECS_EBUSY, 503: try again), and the next one runs
+ * on a new connection.
  */
 static void
 connection_loss(void **state)
@@ -680,11 +681,11 @@ connection_loss(void **state)
 	assert_int_equal(store_begin(s), ECS_OK);
 	assert_int_equal(store_identity_add(s, "two", "", 1), ECS_OK);
 	kill_backends(f);
-	assert_int_equal(store_identity_add(s, "three", "", 1), ECS_ESTORE);
+	assert_int_equal(store_identity_add(s, "three", "", 1), ECS_EBUSY);
 	assert_non_null(strstr(store_errmsg(s), "lost"));
 	/* The rest of the batch must not run outside a transaction. */
-	assert_int_equal(store_identity_add(s, "four", "", 1), ECS_ESTORE);
-	assert_int_equal(store_commit(s), ECS_ESTORE);
+	assert_int_equal(store_identity_add(s, "four", "", 1), ECS_EBUSY);
+	assert_int_equal(store_commit(s), ECS_EBUSY);
 	assert_false(store_in_tx(s));
 
 	assert_int_equal(store_begin(s), ECS_OK);
@@ -694,7 +695,7 @@ connection_loss(void **state)
 	assert_int_equal(store_commit(s), ECS_OK);
 	/* Reads between batches come back too. */
 	kill_backends(f);
-	assert_int_equal(store_identity_pid(s, "one", &x), ECS_ESTORE);
+	assert_int_equal(store_identity_pid(s, "one", &x), ECS_EBUSY);
 	assert_int_equal(store_identity_pid(s, "one", &x), ECS_OK);
 	/* Notifications may have been lost meanwhile: all is stale. */
 	x = (int64_t)store_generation(s);
@@ -710,7 +711,7 @@ connection_loss(void **state)
 	kill_backends(f);
 	/* Prepared before: it waits in the pipeline; the count finds out. */
 	assert_int_equal(store_link_add(s, mid, ids[0], 1), ECS_OK);
-	assert_int_equal(store_msg_link_count(s, ids[0], &n), ECS_ESTORE);
+	assert_int_equal(store_msg_link_count(s, ids[0], &n), ECS_EBUSY);
 	assert_non_null(strstr(store_errmsg(s), "lost"));
 	store_rollback_savepoint(s);
 	assert_int_not_equal(store_commit(s), ECS_OK);
@@ -988,7 +989,7 @@ a_server_that_does_not_answer(void **state)
 	e3 = store_commit(s);
 	resume(be, dog);
 	assert_int_equal(e, ECS_EBUSY);
-	assert_int_equal(e2, ECS_ESTORE);
+	assert_int_equal(e2, ECS_EBUSY);
 	assert_int_not_equal(e3, ECS_OK);
 	assert_false(store_in_tx(s));
 	assert_int_equal(store_begin(s), ECS_OK);
@@ -1018,6 +1019,59 @@ a_server_that_does_not_answer(void **state)
 	store_close(s);
 }
 
+/*
+ * A server that takes no connections (its postmaster stopped: a host gone
+ * or a failover under way): a command on the cut connection fails, the
+ * next one's connecting gives up after the DSN's connect_timeout, both
+ * ECS_EBUSY; the command right after fails at once, without trying; once
+ * the server is back, a later command connects again.
+ */
+static void
+a_server_that_takes_no_connections(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s;
+	struct ecs_error err;
+	char		 target[1200], dir[512], path[600], msg2[512], msg3[512];
+	FILE		*fp;
+	long		 pm = 0;
+	int64_t		 x;
+	pid_t		 dog;
+	enum ecs_err	 e1, e2, e3;
+	int		 i;
+
+	snprintf(target, sizeof(target), "%s connect_timeout=2", f->f_target);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_open(target, 1, &s, &err), ECS_OK);
+	store_set_timeout(s, 2);
+	admin_text(f, "SHOW data_directory", dir, sizeof(dir));
+	dir[strcspn(dir, "\n")] = '\0';
+	snprintf(path, sizeof(path), "%s/postmaster.pid", dir);
+	if ((fp = fopen(path, "r")) == NULL || fscanf(fp, "%ld", &pm) != 1)
+		fail_msg("%s: no postmaster pid", path);
+	fclose(fp);
+	kill_backends(f);
+	dog = stop_backend((pid_t)pm);
+	/* the cut connection; then connecting again, which times out */
+	e1 = store_identity_pid(s, "nobody", &x);
+	e2 = store_identity_pid(s, "nobody", &x);
+	snprintf(msg2, sizeof(msg2), "%s", store_errmsg(s));
+	e3 = store_identity_pid(s, "nobody", &x);
+	snprintf(msg3, sizeof(msg3), "%s", store_errmsg(s));
+	resume((pid_t)pm, dog);
+	assert_int_equal(e1, ECS_EBUSY);
+	assert_int_equal(e2, ECS_EBUSY);
+	assert_non_null(strstr(msg2, "timeout expired"));
+	assert_int_equal(e3, ECS_EBUSY);
+	assert_string_equal(msg3, "no connection to PostgreSQL");
+	for (i = 0; i < 80 && e3 == ECS_EBUSY; i++) {
+		usleep(500 * 1000);
+		e3 = store_identity_pid(s, "nobody", &x);
+	}
+	assert_int_equal(e3, ECS_ENOTFOUND);
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -1039,6 +1093,7 @@ main(void)
 		T(pops_read_the_queue_indexes),
 		T(fresh_database_reads_by_index),
 		T(a_server_that_does_not_answer),
+		T(a_server_that_takes_no_connections),
 #undef T
 	};
 
