@@ -105,7 +105,7 @@ struct pg_db {
 	int		 pd_was_in_tx;	/* before the command under way */
 	int		 pd_lost_in_tx;	/* lost inside a transaction */
 	time_t		 pd_retry;	/* no reconnection before */
-	int		 pd_gap;	/* seconds since the last failed one */
+	int		 pd_gap;	/* the wait after the last failed one */
 	char		*pd_dealloc;	/* "DEALLOCATE x;" for the next BEGIN */
 	size_t		 pd_dealloc_len;
 	int		 pd_pipe;	/* in pipeline mode */
