@@ -335,7 +335,7 @@ subtest 'a node whose database stops answering answers 503, then serves again' =
 	my $db = $na->pg_db;
 	my $others = "SELECT pid FROM pg_stat_activity WHERE datname = '$db' AND pid <> pg_backend_pid()";
 	my %before = map { $_ => 1 } split /\n/, Ecsd::pg_psql('postgres', $others);
-	my $nc = Ecsd->start(pg_db => $db, conf => { postgresql_timeout => 2 });
+	my $nc = Ecsd->start(pg_db => $db, conf => { postgresql_timeout => 3 });
 	my @mine = grep { !$before{$_} } split /\n/, Ecsd::pg_psql('postgres', $others);
 	is(scalar(@mine), 1, 'node C has one connection') or return;
 	my $be = $mine[0];
@@ -363,7 +363,7 @@ subtest 'a node whose database stops answering answers 503, then serves again' =
 	is($r->{status}, 503, sprintf('C answers 503 (after %.1f s)', $dt));
 	like($r->{body} // '', qr/try again later/i, 'saying to try again later');
 	is($a->{status}, 201, 'node A serves meanwhile');
-	ok($nc->loggrep(qr/PostgreSQL did not answer within 2 s/, 5), 'C says why in its log');
+	ok($nc->loggrep(qr/PostgreSQL did not answer within 3 s/, 5), 'C says why in its log');
 	my $again;
 	for (1 .. 20) {
 		$again = $nc->as('P1')->fresh->post($X, body => 'after', ctype => 'text/plain', headers => $to);
