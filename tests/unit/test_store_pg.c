@@ -57,23 +57,41 @@ peek(struct store *s, int64_t pid, int64_t res, int lifo)
 	return id;
 }
 
+/*
+ * Run sql as the superuser in f's database (the server's own when f is
+ * NULL). With out, the last result must have rows: their first columns,
+ * one per line, go into out.
+ */
 static void
-admin_sql(const struct fx *f, const char *sql)
+admin_text(const struct fx *f, const char *sql, char *out, size_t len)
 {
 	char		 dsn[1200];
 	PGconn		*c;
 	PGresult	*r;
+	size_t		 n = 0;
+	int		 i;
 
 	snprintf(dsn, sizeof(dsn), "%s%s%s", base_dsn, f ? " dbname=" : "",
 	    f ? f->f_name : "");
 	c = PQconnectdb(dsn);
 	assert_int_equal(PQstatus(c), CONNECTION_OK);
 	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK &&
-	    PQresultStatus(r) != PGRES_TUPLES_OK)
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && (out != NULL ||
+	    PQresultStatus(r) != PGRES_COMMAND_OK))
 		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	if (out != NULL)
+		out[0] = '\0';
+	for (i = 0; out != NULL && i < PQntuples(r) && n < len; i++)
+		n += (size_t)snprintf(out + n, len - n, "%s\n",
+		    PQgetvalue(r, i, 0));
 	PQclear(r);
 	PQfinish(c);
+}
+
+static void
+admin_sql(const struct fx *f, const char *sql)
+{
+	admin_text(f, sql, NULL, 0);
 }
 
 static int
@@ -757,30 +775,6 @@ sync_ids_and_integrity(void **state)
 	assert_int_equal(D->d_column_int64(q, 0), 102);
 	D->d_finalize(q);
 	D->d_close(db);
-}
-
-/* The text of the last result of sql, its rows one per line. */
-static void
-admin_text(const struct fx *f, const char *sql, char *out, size_t len)
-{
-	char		 dsn[1200];
-	PGconn		*c;
-	PGresult	*r;
-	size_t		 n = 0;
-	int		 i;
-
-	snprintf(dsn, sizeof(dsn), "%s dbname=%s", base_dsn, f->f_name);
-	c = PQconnectdb(dsn);
-	assert_int_equal(PQstatus(c), CONNECTION_OK);
-	r = PQexec(c, sql);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK)
-		fail_msg("%s: %s", sql, PQerrorMessage(c));
-	out[0] = '\0';
-	for (i = 0; i < PQntuples(r) && n < len; i++)
-		n += (size_t)snprintf(out + n, len - n, "%s\n",
-		    PQgetvalue(r, i, 0));
-	PQclear(r);
-	PQfinish(c);
 }
 
 /*
