@@ -230,6 +230,27 @@ changes(struct store *s)
 	return s->st_db->db_drv->d_changes(s->st_db);
 }
 
+/*
+ * Of two statements, the one for the backend: plain where foreign keys
+ * check what a row names, checked where the statement reads it itself
+ * (d_refs_checked).
+ */
+#define REFS(s, plain, checked) \
+	((s)->st_db->db_drv->d_refs_checked ? (checked) : (plain))
+
+/*
+ * Before a resource, participant, membership or community is deleted: no
+ * batch that may name it is still open, and none starts until this one
+ * ends (d_lock_refs).
+ */
+static enum ecs_err
+refs_lock(struct store *s)
+{
+	const struct db_driver	*drv = s->st_db->db_drv;
+
+	return drv->d_lock_refs != NULL ? drv->d_lock_refs(s->st_db) : ECS_OK;
+}
+
 /* A prepared, reset statement for sql (a string literal), or NULL. */
 static struct dbst *
 st(struct store *s, const char *sql)
@@ -722,6 +743,19 @@ static const char *const naming_sent[] = {
 	NULL
 };
 
+/*
+ * What names a participant without a foreign key to cascade (schema
+ * version 5 on PostgreSQL), after what names its messages; the rest goes
+ * by cascade with the participant.
+ */
+static const char *const naming_participant[] = {
+	"DELETE FROM links WHERE membership_id IN "
+	    "(SELECT id FROM memberships WHERE participant_id = ?)",
+	"DELETE FROM events WHERE participant_id = ?",
+	"DELETE FROM messages WHERE sender_id = ?",
+	NULL
+};
+
 static const char *const naming_resource[] = {
 	"DELETE FROM links WHERE message_id IN "
 	    "(SELECT id FROM messages WHERE resource_id = ?)",
@@ -731,6 +765,14 @@ static const char *const naming_resource[] = {
 	    "(SELECT id FROM messages WHERE resource_id = ?)",
 	"DELETE FROM auths WHERE message_id IN "
 	    "(SELECT id FROM messages WHERE resource_id = ?)",
+	"DELETE FROM messages WHERE resource_id = ?",
+	NULL
+};
+
+static const char *const naming_community[] = {
+	"DELETE FROM links WHERE membership_id IN "
+	    "(SELECT id FROM memberships WHERE community_id = ?)",
+	"DELETE FROM community_messages WHERE community_id = ?",
 	NULL
 };
 
@@ -752,6 +794,8 @@ store_participant_delete(struct store *s, int64_t pid)
 	size_t		 i;
 
 	gen_bump(s);
+	if ((e = refs_lock(s)) != ECS_OK)
+		return e;
 
 	/* Subparticipant children go with their parent. */
 	memset(&kids, 0, sizeof(kids));
@@ -762,8 +806,9 @@ store_participant_delete(struct store *s, int64_t pid)
 	ivec_free(&kids);
 	if (e != ECS_OK)
 		return e;
-	/* Its messages go by cascade, what names them first. */
-	if ((e = delete_naming(s, naming_sent, pid)) != ECS_OK)
+	/* What names its messages, its messages, what names it. */
+	if ((e = delete_naming(s, naming_sent, pid)) != ECS_OK ||
+	    (e = delete_naming(s, naming_participant, pid)) != ECS_OK)
 		return e;
 	return exec_i(s, "DELETE FROM participants WHERE id = ?", 1, pid, 0,
 	    0);
@@ -943,7 +988,13 @@ store_membership_add(struct store *s, int64_t pid, int64_t cid, int64_t *mid)
 enum ecs_err
 store_membership_delete(struct store *s, int64_t mid)
 {
+	enum ecs_err	 e;
+
 	gen_bump(s);
+	if ((e = refs_lock(s)) != ECS_OK ||
+	    (e = exec_i(s, "DELETE FROM links WHERE membership_id = ?", 1,
+	    mid, 0, 0)) != ECS_OK)
+		return e;
 	return exec_i(s, "DELETE FROM memberships WHERE id = ?", 1, mid, 0, 0);
 }
 
@@ -1002,9 +1053,14 @@ store_msg_insert(struct store *s, int64_t resource, int64_t sender,
 {
 	struct dbst	*q;
 
-	if ((q = st(s, "INSERT INTO messages (resource_id, sender_id, "
+	if ((q = st(s, REFS(s, "INSERT INTO messages (resource_id, sender_id, "
 	    "content_type, body, created_at, updated_at) "
-	    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id")) == NULL)
+	    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+	    "INSERT INTO messages (resource_id, sender_id, "
+	    "content_type, body, created_at, updated_at) "
+	    "VALUES ((SELECT id FROM resources WHERE id = ?), "
+	    "(SELECT id FROM participants WHERE id = ?), ?, ?, ?, ?) "
+	    "RETURNING id"))) == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, resource);
 	bind_i(q, 2, sender);
@@ -1240,17 +1296,23 @@ store_msg_dispose(struct store *s, int64_t id, int token)
 enum ecs_err
 store_link_add(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 {
-	return exec_i(s, "INSERT INTO links (membership_id, message_id, "
-	    "resource_id) VALUES (?, ?, ?) "
-	    "ON CONFLICT (membership_id, message_id) DO NOTHING", 3, mid, msg,
+	return exec_i(s, REFS(s, "INSERT INTO links (membership_id, "
+	    "message_id, resource_id) VALUES (?, ?, ?) "
+	    "ON CONFLICT (membership_id, message_id) DO NOTHING",
+	    "INSERT INTO links (membership_id, message_id, resource_id) "
+	    "VALUES ((SELECT id FROM memberships WHERE id = ?), ?, ?) "
+	    "ON CONFLICT (membership_id, message_id) DO NOTHING"), 3, mid, msg,
 	    resource);
 }
 
 enum ecs_err
 store_link_new(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 {
-	return exec_i(s, "INSERT INTO links (membership_id, message_id, "
-	    "resource_id) VALUES (?, ?, ?)", 3, mid, msg, resource);
+	return exec_i(s, REFS(s, "INSERT INTO links (membership_id, "
+	    "message_id, resource_id) VALUES (?, ?, ?)",
+	    "INSERT INTO links (membership_id, message_id, resource_id) "
+	    "VALUES ((SELECT id FROM memberships WHERE id = ?), ?, ?)"), 3, mid,
+	    msg, resource);
 }
 
 enum ecs_err
@@ -1337,9 +1399,12 @@ store_msg_has_links(struct store *s, int64_t msg, int *yes)
 enum ecs_err
 store_community_record(struct store *s, int64_t cid, int64_t msg)
 {
-	return exec_i(s, "INSERT INTO community_messages (community_id, "
-	    "message_id) VALUES (?, ?) "
-	    "ON CONFLICT (community_id, message_id) DO NOTHING", 2, cid, msg,
+	return exec_i(s, REFS(s, "INSERT INTO community_messages "
+	    "(community_id, message_id) VALUES (?, ?) "
+	    "ON CONFLICT (community_id, message_id) DO NOTHING",
+	    "INSERT INTO community_messages (community_id, message_id) "
+	    "VALUES ((SELECT id FROM communities WHERE id = ?), ?) "
+	    "ON CONFLICT (community_id, message_id) DO NOTHING"), 2, cid, msg,
 	    0);
 }
 
@@ -1560,8 +1625,11 @@ event_insert(struct store *s, int64_t pid, int64_t msg, int type)
 
 	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on)
 		return e;
-	if ((e = exec_i(s, "INSERT INTO events (participant_id, message_id, "
-	    "type) VALUES (?, ?, ?)", 3, pid, msg, type)) != ECS_OK)
+	if ((e = exec_i(s, REFS(s, "INSERT INTO events (participant_id, "
+	    "message_id, type) VALUES (?, ?, ?)",
+	    "INSERT INTO events (participant_id, message_id, type) "
+	    "VALUES ((SELECT id FROM participants WHERE id = ?), ?, ?)"), 3,
+	    pid, msg, type)) != ECS_OK)
 		return e;
 	if (s->st_event_pids.iv_n > 0 &&
 	    s->st_event_pids.iv_v[s->st_event_pids.iv_n - 1] == pid)
@@ -2703,13 +2771,14 @@ store_admin_update(struct store *s, const char *kind, int64_t id,
 	return simple_write(s, kind, &id, o, err);
 }
 
-/* Its messages go by cascade, what names them first. */
+/* What names its messages, then its messages. */
 static enum ecs_err
 resource_delete(struct store *s, int64_t id)
 {
 	enum ecs_err	 e;
 
-	if ((e = delete_naming(s, naming_resource, id)) != ECS_OK)
+	if ((e = refs_lock(s)) != ECS_OK ||
+	    (e = delete_naming(s, naming_resource, id)) != ECS_OK)
 		return e;
 	return exec_i(s, "DELETE FROM resources WHERE id = ?", 1, id, 0, 0);
 }
@@ -2723,6 +2792,8 @@ store_admin_delete(struct store *s, const char *kind, int64_t id)
 		size_t		 i;
 		enum ecs_err	 e;
 
+		if ((e = refs_lock(s)) != ECS_OK)
+			return e;
 		memset(&ps, 0, sizeof(ps));
 		e = query_iv(s, "SELECT id FROM participants "
 		    "WHERE organization_id = ?", 1, id, 0, &ps);
@@ -2734,14 +2805,20 @@ store_admin_delete(struct store *s, const char *kind, int64_t id)
 		return exec_i(s, "DELETE FROM organizations WHERE id = ?", 1, id,
 		    0, 0);
 	}
-	if (strcmp(kind, "communities") == 0)
+	if (strcmp(kind, "communities") == 0) {
+		enum ecs_err	 e;
+
+		/* Its memberships go by cascade, what names them first. */
+		if ((e = refs_lock(s)) != ECS_OK ||
+		    (e = delete_naming(s, naming_community, id)) != ECS_OK)
+			return e;
 		return exec_i(s, "DELETE FROM communities WHERE id = ?", 1, id,
 		    0, 0);
+	}
 	if (strcmp(kind, "resources") == 0)
 		return resource_delete(s, id);
 	if (strcmp(kind, "memberships") == 0)
-		return exec_i(s, "DELETE FROM memberships WHERE id = ?", 1, id,
-		    0, 0);
+		return store_membership_delete(s, id);
 	if (strcmp(kind, "participants") == 0)
 		return store_participant_delete(s, id);
 	return ECS_ENOTFOUND;

@@ -51,6 +51,14 @@
 #define PG_SCHEMA_BASE	2
 /* pg_advisory_xact_lock key taken while creating or migrating ("ecsd"). */
 #define PG_LOCK_KEY	"1701016420"
+/*
+ * Every batch holds this key shared, and the deletion of a row the message
+ * tables name takes it exclusively ("ecsr"; see d_refs_checked). The
+ * batch reads what committed before it got the lock: READ COMMITTED.
+ */
+#define PG_REFS_KEY	"1701016434"
+#define PG_BEGIN	"BEGIN ISOLATION LEVEL READ COMMITTED; " \
+			"SELECT pg_advisory_xact_lock_shared(" PG_REFS_KEY ")"
 /* pg_notify payloads are shorter than 8000 bytes. */
 #define PG_PAYLOAD_MAX	7000
 
@@ -907,10 +915,10 @@ pg_begin(struct db *db)
 
 		/*
 		 * The statements finalized since the last batch go in the
-		 * same round trip (pg_finalize left room for "BEGIN"). If
+		 * same round trip (pg_finalize left room for PG_BEGIN). If
 		 * that fails, nothing ran: begin alone.
 		 */
-		memcpy(sql + pd->pd_dealloc_len, "BEGIN", 6);
+		memcpy(sql + pd->pd_dealloc_len, PG_BEGIN, sizeof(PG_BEGIN));
 		pd->pd_dealloc = NULL;
 		pd->pd_dealloc_len = 0;
 		e = pg_exec(db, sql);
@@ -922,10 +930,16 @@ pg_begin(struct db *db)
 	 * A connection lost since the last command (a server restart) shows
 	 * only now; BEGIN is safe to send again on a new one.
 	 */
-	if ((e = pg_exec(db, "BEGIN")) != ECS_OK &&
+	if ((e = pg_exec(db, PG_BEGIN)) != ECS_OK &&
 	    PQstatus(pd->pd_conn) == CONNECTION_BAD && !pd->pd_lost_in_tx)
-		e = pg_exec(db, "BEGIN");
+		e = pg_exec(db, PG_BEGIN);
 	return e;
+}
+
+static enum ecs_err
+pg_lock_refs(struct db *db)
+{
+	return pg_exec(db, "SELECT pg_advisory_xact_lock(" PG_REFS_KEY ")");
 }
 
 static void
@@ -976,9 +990,22 @@ static const char *const pg_id_tables[] = {
 };
 
 /*
+ * What the message tables name without a foreign key (schema version 5,
+ * d_refs_checked): table, column, the table of the row it names.
+ */
+static const char *const pg_refs[][3] = {
+	{ "messages", "resource_id", "resources" },
+	{ "messages", "sender_id", "participants" },
+	{ "links", "membership_id", "memberships" },
+	{ "events", "participant_id", "participants" },
+	{ "community_messages", "community_id", "communities" },
+};
+
+/*
  * The database is what this ecsd knows: its schema version, the system
- * participant, and no id generator behind the ids already in a table (as
- * after a copy without d_sync_ids).
+ * participant, no row naming a missing one where no key sees to it (as
+ * SQLite's foreign key check), and no id generator behind the ids already
+ * in a table (as after a copy without d_sync_ids).
  */
 static enum ecs_err
 pg_integrity_check(struct db *db)
@@ -1001,6 +1028,19 @@ pg_integrity_check(struct db *db)
 		return e;
 	if (v != 1)
 		return pg_fail_msg(pd, ECS_ESTORE, "no system participant");
+	for (i = 0; i < (int)(sizeof(pg_refs) / sizeof(pg_refs[0])); i++) {
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s x WHERE "
+		    "NOT EXISTS (SELECT 1 FROM %s y WHERE y.id = x.%s)",
+		    pg_refs[i][0], pg_refs[i][2], pg_refs[i][1]);
+		if ((e = pg_query_int(pd, sql, &v)) != ECS_OK)
+			return e;
+		if (v != 0) {
+			snprintf(pd->pd_msg, sizeof(pd->pd_msg), "%s: %" PRId64
+			    " rows name a missing row of %s (%s)",
+			    pg_refs[i][0], v, pg_refs[i][2], pg_refs[i][1]);
+			return pd->pd_err = ECS_ESTORE;
+		}
+	}
 	for (i = 0; pg_id_tables[i] != NULL; i++) {
 		snprintf(sql, sizeof(sql), "SELECT coalesce(m, 0) > coalesce("
 		    PG_SEQ_LAST ", 0) FROM (SELECT pg_get_serial_sequence("
@@ -1240,9 +1280,9 @@ pg_kind(const char *sql)
  * Whether a statement without result columns may wait in the pipeline:
  * SAVEPOINT, RELEASE, DELETE, and INSERT or UPDATE of the message tables,
  * whose only failures are races lost to another node (a deadlock, a row
- * gone under a foreign key). Writes to identities, participants and the other
- * admin tables wait for their answer: a duplicate there is reported from
- * it ("already exists").
+ * they name gone). Writes to identities, participants and the other admin
+ * tables wait for their answer: a duplicate there is reported from it
+ * ("already exists").
  */
 static int
 pg_deferrable(const char *sql, enum pg_kind kind)
@@ -1358,8 +1398,9 @@ pg_finalize(struct dbst *st)
 	/* The server forgets it before the next batch (see pg_begin). */
 	if (ps->ps_epoch == pd->pd_epoch && ps->ps_name[0] != '\0') {
 		add = strlen(ps->ps_name) + sizeof("DEALLOCATE ;");
-		/* Room for "BEGIN" and its NUL after the list. */
-		p = realloc(pd->pd_dealloc, pd->pd_dealloc_len + add + 6);
+		/* Room for PG_BEGIN and its NUL after the list. */
+		p = realloc(pd->pd_dealloc, pd->pd_dealloc_len + add +
+		    sizeof(PG_BEGIN));
 		if (p != NULL) {
 			pd->pd_dealloc = p;
 			pd->pd_dealloc_len += snprintf(p + pd->pd_dealloc_len,
@@ -1801,6 +1842,7 @@ pg_column_bytes(struct dbst *st, int i)
 const struct db_driver db_postgresql = {
 	.d_name = "postgresql",
 	.d_blind_writes = 1,
+	.d_refs_checked = 1,
 	.d_open = pg_open,
 	.d_close = pg_close,
 	.d_prepare = pg_prepare,
@@ -1828,4 +1870,5 @@ const struct db_driver db_postgresql = {
 	.d_notify_read = pg_notify_read,
 	.d_sync_ids = pg_sync_ids,
 	.d_timeout = pg_timeout,
+	.d_lock_refs = pg_lock_refs,
 };

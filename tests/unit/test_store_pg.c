@@ -1072,6 +1072,292 @@ a_server_that_takes_no_connections(void **state)
 	store_close(s);
 }
 
+/* The first column of the first row of sql in f's database, as a number. */
+static int64_t
+admin_int(const struct fx *f, const char *sql)
+{
+	char	 out[64];
+
+	admin_text(f, sql, out, sizeof(out));
+	return strtoll(out, NULL, 10);
+}
+
+/*
+ * A database of schema version 4, whose message tables had the keys, comes
+ * to version 5 without them, and with its rows.
+ */
+static void
+version_4_database_migrated(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	int64_t		 rcv, mid, ids[3];
+
+	rcv = participant(s, "rcv", &mid);
+	messages(s, 1, mid, 3, ids);
+	store_close(s);
+	admin_sql(f, "ALTER TABLE messages ADD CONSTRAINT "
+	    "messages_resource_id_fkey FOREIGN KEY (resource_id) "
+	    "REFERENCES resources(id) ON DELETE CASCADE, ADD CONSTRAINT "
+	    "messages_sender_id_fkey FOREIGN KEY (sender_id) "
+	    "REFERENCES participants(id) ON DELETE CASCADE; "
+	    "ALTER TABLE links ADD CONSTRAINT links_membership_id_fkey "
+	    "FOREIGN KEY (membership_id) REFERENCES memberships(id) "
+	    "ON DELETE CASCADE; "
+	    "ALTER TABLE events ADD CONSTRAINT events_participant_id_fkey "
+	    "FOREIGN KEY (participant_id) REFERENCES participants(id) "
+	    "ON DELETE CASCADE; "
+	    "ALTER TABLE community_messages ADD CONSTRAINT "
+	    "community_messages_community_id_fkey FOREIGN KEY (community_id) "
+	    "REFERENCES communities(id) ON DELETE CASCADE; "
+	    "UPDATE schema_version SET version = 4");
+	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
+	    "WHERE contype = 'f' AND conrelid IN ('messages'::regclass, "
+	    "'links'::regclass, 'events'::regclass, "
+	    "'community_messages'::regclass)"), 8);
+	s = open_store(f);
+	assert_int_equal(admin_int(f, "SELECT version FROM schema_version"), 5);
+	/* The keys to messages are left; the others are gone. */
+	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
+	    "WHERE contype = 'f' AND conrelid IN ('messages'::regclass, "
+	    "'links'::regclass, 'events'::regclass, "
+	    "'community_messages'::regclass)"), 3);
+	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
+	    "WHERE contype = 'f' AND confrelid = 'messages'::regclass AND "
+	    "conrelid IN ('links'::regclass, 'events'::regclass, "
+	    "'community_messages'::regclass)"), 3);
+	assert_int_equal(peek(s, rcv, 1, 0), ids[0]);
+	assert_int_equal(store_integrity_check(s), ECS_OK);
+	store_close(s);
+}
+
+/* No row names a missing one (the check of the keys schema 5 dropped). */
+static void
+assert_nothing_dangles(const struct fx *f)
+{
+	struct store	*s = open_store(f);
+
+	if (store_integrity_check(s) != ECS_OK)
+		fail_msg("integrity check: %s", store_errmsg(s));
+	store_close(s);
+}
+
+/* A message from sender in resource res, linked to mid, an event for pid. */
+static int64_t
+linked_message(struct store *s, int64_t res, int64_t sender, int64_t mid,
+    int64_t pid, int64_t cid)
+{
+	int64_t	 msg;
+
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_msg_insert(s, res, sender, "text/plain", "x", 1,
+	    1000, &msg), ECS_OK);
+	assert_int_equal(store_link_new(s, mid, msg, res), ECS_OK);
+	assert_int_equal(store_event_add_new(s, pid, msg, EV_CREATED), ECS_OK);
+	if (cid != 0)
+		assert_int_equal(store_community_record(s, cid, msg), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	return msg;
+}
+
+static void
+admin_delete(struct store *s, const char *kind, int64_t id)
+{
+	assert_int_equal(store_begin(s), ECS_OK);
+	if (store_admin_delete(s, kind, id) != ECS_OK)
+		fail_msg("delete %s %" PRId64 ": %s", kind, id,
+		    store_errmsg(s));
+	assert_int_equal(store_commit(s), ECS_OK);
+}
+
+/*
+ * The message tables name resources, participants, memberships and
+ * communities without foreign keys (schema version 5): the integrity check
+ * finds a row naming a missing one, and each deletion removes what names
+ * the row it deletes, as the keys' cascades did.
+ */
+static void
+deletions_remove_what_names_the_row(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	struct db	*db = open_db(f);
+	int64_t		 snd, smid, rcv, rmid, cid, cmid, res, m1, m2, m3, m4;
+	char		 sql[256];
+
+	snd = participant(s, "snd", &smid);
+	rcv = participant(s, "rcv", &rmid);
+	m1 = linked_message(s, 1, snd, rmid, rcv, 1);
+	/* A link naming a membership that is not there. */
+	snprintf(sql, sizeof(sql), "INSERT INTO links (membership_id, "
+	    "message_id, resource_id) VALUES (999, %" PRId64 ", 1)", m1);
+	assert_int_equal(D->d_exec(db, sql), ECS_OK);
+	assert_int_equal(D->d_integrity_check(db), ECS_ESTORE);
+	assert_non_null(strstr(D->d_errmsg(db), "links: 1 rows name a "
+	    "missing row of memberships"));
+	assert_int_equal(D->d_exec(db, "DELETE FROM links WHERE "
+	    "membership_id = 999"), ECS_OK);
+	assert_int_equal(D->d_integrity_check(db), ECS_OK);
+
+	/* A participant: its messages, their links and events, its own. */
+	m2 = linked_message(s, 1, rcv, smid, snd, 0);
+	admin_delete(s, "participants", snd);
+	assert_nothing_dangles(f);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE id "
+	    "IN (%" PRId64 ", %" PRId64 ")", m1, m2);
+	assert_int_equal(admin_int(f, sql), 1);		/* m2, to rcv */
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM links WHERE "
+	    "message_id = %" PRId64, m2);
+	assert_int_equal(admin_int(f, sql), 0);
+
+	/* A resource: its messages. */
+	res = admin_int(f, "INSERT INTO resources (namespace, name) VALUES "
+	    "('test', 'things') RETURNING id");
+	m3 = linked_message(s, res, rcv, rmid, rcv, 1);
+	admin_delete(s, "resources", res);
+	assert_nothing_dangles(f);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM messages WHERE id = "
+	    "%" PRId64, m3);
+	assert_int_equal(admin_int(f, sql), 0);
+
+	/* A community: the links of its memberships and its records. */
+	cid = admin_int(f, "INSERT INTO communities (name) VALUES ('c2') "
+	    "RETURNING id");
+	assert_int_equal(store_begin(s), ECS_OK);
+	assert_int_equal(store_membership_add(s, rcv, cid, &cmid), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	m4 = linked_message(s, 1, rcv, cmid, rcv, cid);
+	admin_delete(s, "communities", cid);
+	assert_nothing_dangles(f);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM links WHERE "
+	    "message_id = %" PRId64, m4);
+	assert_int_equal(admin_int(f, sql), 0);
+
+	/* A membership: its links. */
+	admin_delete(s, "memberships", rmid);
+	assert_nothing_dangles(f);
+	assert_int_equal(admin_int(f, "SELECT count(*) FROM links"), 0);
+	D->d_close(db);
+	store_close(s);
+}
+
+/* The deleting node of a_deletion_and_a_batch_naming_the_row. */
+struct deleter {
+	const struct fx	*d_fx;
+	int64_t		 d_mid;
+	int		 d_pipe;	/* a byte once the deletion is under way */
+	int		 d_hold;	/* then keep the batch open 400 ms */
+	enum ecs_err	 d_err;
+	double		 d_took;	/* how long the deletion took */
+};
+
+static void *
+delete_membership(void *arg)
+{
+	struct deleter	*d = arg;
+	struct store	*b = open_store(d->d_fx);
+	double		 t0;
+
+	if ((d->d_err = store_begin(b)) != ECS_OK)
+		goto out;
+	if (!d->d_hold && write(d->d_pipe, "x", 1) != 1)
+		d->d_err = ECS_ESTORE;
+	t0 = now();
+	if (d->d_err == ECS_OK)
+		d->d_err = store_membership_delete(b, d->d_mid);
+	d->d_took = now() - t0;
+	if (d->d_hold && write(d->d_pipe, "x", 1) != 1)
+		d->d_err = ECS_ESTORE;
+	if (d->d_hold)
+		usleep(400 * 1000);
+	if (d->d_err == ECS_OK)
+		d->d_err = store_commit(b);
+	else
+		store_rollback(b);
+out:
+	store_close(b);
+	return NULL;
+}
+
+/*
+ * Two nodes: one deletes a membership while the other links a message to
+ * it. Without a foreign key in between, the deletion waits for the batch
+ * that made the link and removes it; a batch that starts during the
+ * deletion waits for it, and its link is refused as the key refused it.
+ * Either way no link is left naming the membership.
+ */
+static void
+a_deletion_and_a_batch_naming_the_row(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*a = open_store(f);
+	struct deleter	 d;
+	pthread_t	 t;
+	int64_t		 rcv, mid, mid2, msg, n;
+	enum ecs_err	 e;
+	double		 t0;
+	int		 p[2];
+	char		 ch, sql[128];
+
+	rcv = participant(a, "rcv", &mid);
+	assert_int_equal(pipe(p), 0);
+
+	/* The link first: the deletion waits for its batch. */
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_msg_insert(a, 1, 1, "text/plain", "x", 1, 1000,
+	    &msg), ECS_OK);
+	assert_int_equal(store_link_new(a, mid, msg, 1), ECS_OK);
+	assert_int_equal(store_msg_link_count(a, msg, &n), ECS_OK);
+	assert_int_equal(n, 1);
+	memset(&d, 0, sizeof(d));
+	d.d_fx = f;
+	d.d_mid = mid;
+	d.d_pipe = p[1];
+	assert_int_equal(pthread_create(&t, NULL, delete_membership, &d), 0);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+	usleep(400 * 1000);
+	assert_int_equal(store_commit(a), ECS_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(d.d_err, ECS_OK);
+	assert_true(d.d_took >= 0.2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM links WHERE "
+	    "membership_id = %" PRId64, mid);
+	assert_int_equal(admin_int(f, sql), 0);
+	assert_nothing_dangles(f);
+
+	/* The deletion first: the batch waits for it, and is refused. */
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_membership_add(a, rcv, 1, &mid2), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+	memset(&d, 0, sizeof(d));
+	d.d_fx = f;
+	d.d_mid = mid2;
+	d.d_pipe = p[1];
+	d.d_hold = 1;
+	assert_int_equal(pthread_create(&t, NULL, delete_membership, &d), 0);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+	t0 = now();
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_true(now() - t0 >= 0.2);
+	assert_int_equal(store_msg_insert(a, 1, 1, "text/plain", "x", 1, 1000,
+	    &msg), ECS_OK);
+	e = store_link_new(a, mid2, msg, 1);
+	if (e == ECS_OK)
+		e = store_commit(a);
+	assert_int_equal(e, ECS_EEXIST);
+	assert_non_null(strstr(store_errmsg(a), "membership_id"));
+	store_rollback(a);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(d.d_err, ECS_OK);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM links WHERE "
+	    "membership_id = %" PRId64, mid2);
+	assert_int_equal(admin_int(f, sql), 0);
+	assert_nothing_dangles(f);
+	close(p[0]);
+	close(p[1]);
+	store_close(a);
+}
+
 int
 main(void)
 {
@@ -1094,6 +1380,9 @@ main(void)
 		T(fresh_database_reads_by_index),
 		T(a_server_that_does_not_answer),
 		T(a_server_that_takes_no_connections),
+		T(version_4_database_migrated),
+		T(deletions_remove_what_names_the_row),
+		T(a_deletion_and_a_batch_naming_the_row),
 #undef T
 	};
 

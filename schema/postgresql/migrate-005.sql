@@ -1,0 +1,20 @@
+-- Version 5: the message tables keep no foreign keys to the rows that
+-- many batches name at once. A key check locks the row it reads (FOR KEY
+-- SHARE), and when the batches of several connections lock the same
+-- resource, sender, receiver membership and participant rows, the server
+-- keeps shared row locks among transactions (multixacts): those checks
+-- took a third of its time on produce. The store now reads each row an
+-- insert names in the same statement (NULL when it is gone, which NOT
+-- NULL refuses as the key did); every batch holds a shared advisory lock
+-- that a deletion of those rows takes exclusively, and the deletion
+-- removes what names the row itself (store.c, d_refs_checked). The keys
+-- to messages stay: the rows of a new message name it alone, a lock no
+-- other batch shares, and for an older message the key is what keeps a
+-- concurrent deletion of it out.
+
+ALTER TABLE messages DROP CONSTRAINT messages_resource_id_fkey,
+	DROP CONSTRAINT messages_sender_id_fkey;
+ALTER TABLE links DROP CONSTRAINT links_membership_id_fkey;
+ALTER TABLE events DROP CONSTRAINT events_participant_id_fkey;
+ALTER TABLE community_messages
+	DROP CONSTRAINT community_messages_community_id_fkey;
