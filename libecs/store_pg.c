@@ -999,6 +999,7 @@ static const char *const pg_refs[][3] = {
 	{ "links", "membership_id", "memberships" },
 	{ "events", "participant_id", "participants" },
 	{ "community_messages", "community_id", "communities" },
+	{ "community_messages", "message_id", "messages" },
 };
 
 /*

@@ -7,14 +7,17 @@
 -- insert names in the same statement (NULL when it is gone, which NOT
 -- NULL refuses as the key did); every batch holds a shared advisory lock
 -- that a deletion of those rows takes exclusively, and the deletion
--- removes what names the row itself (store.c, d_refs_checked). The keys
--- to messages stay: the rows of a new message name it alone, a lock no
--- other batch shares, and for an older message the key is what keeps a
--- concurrent deletion of it out.
+-- removes what names the row itself (store.c, d_refs_checked).
+-- Community records name only the new message of their own batch, and a
+-- message's deletion removes them first: their key to messages goes too,
+-- and with it one of the checks every deletion of a message ran. The keys
+-- from links, events and auths to messages stay: those can name an older
+-- message, and the key is what keeps its concurrent deletion out.
 
 ALTER TABLE messages DROP CONSTRAINT messages_resource_id_fkey,
 	DROP CONSTRAINT messages_sender_id_fkey;
 ALTER TABLE links DROP CONSTRAINT links_membership_id_fkey;
 ALTER TABLE events DROP CONSTRAINT events_participant_id_fkey;
 ALTER TABLE community_messages
-	DROP CONSTRAINT community_messages_community_id_fkey;
+	DROP CONSTRAINT community_messages_community_id_fkey,
+	DROP CONSTRAINT community_messages_message_id_fkey;

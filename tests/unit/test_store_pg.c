@@ -1109,7 +1109,9 @@ version_4_database_migrated(void **state)
 	    "ON DELETE CASCADE; "
 	    "ALTER TABLE community_messages ADD CONSTRAINT "
 	    "community_messages_community_id_fkey FOREIGN KEY (community_id) "
-	    "REFERENCES communities(id) ON DELETE CASCADE; "
+	    "REFERENCES communities(id) ON DELETE CASCADE, ADD CONSTRAINT "
+	    "community_messages_message_id_fkey FOREIGN KEY (message_id) "
+	    "REFERENCES messages(id); "
 	    "UPDATE schema_version SET version = 4");
 	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
 	    "WHERE contype = 'f' AND conrelid IN ('messages'::regclass, "
@@ -1117,15 +1119,14 @@ version_4_database_migrated(void **state)
 	    "'community_messages'::regclass)"), 8);
 	s = open_store(f);
 	assert_int_equal(admin_int(f, "SELECT version FROM schema_version"), 5);
-	/* The keys to messages are left; the others are gone. */
+	/* The keys from links and events to messages are left. */
 	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
 	    "WHERE contype = 'f' AND conrelid IN ('messages'::regclass, "
 	    "'links'::regclass, 'events'::regclass, "
-	    "'community_messages'::regclass)"), 3);
+	    "'community_messages'::regclass)"), 2);
 	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
 	    "WHERE contype = 'f' AND confrelid = 'messages'::regclass AND "
-	    "conrelid IN ('links'::regclass, 'events'::regclass, "
-	    "'community_messages'::regclass)"), 3);
+	    "conrelid IN ('links'::regclass, 'events'::regclass)"), 2);
 	assert_int_equal(peek(s, rcv, 1, 0), ids[0]);
 	assert_int_equal(store_integrity_check(s), ECS_OK);
 	store_close(s);
