@@ -1,7 +1,8 @@
 # Two ecsd nodes on one PostgreSQL database (store = postgresql): poppers on
 # both nodes racing for one queue get every message exactly once, posted on
 # either node; a waiter on one node is woken by a post on the other; what
-# the admin API changes on one node is seen by the other.
+# the admin API changes on one node is seen by the other, and a participant
+# deleted there leaves nothing naming it while the other posts to it.
 use strict;
 use warnings;
 use FindBin;
@@ -304,6 +305,70 @@ subtest 'admin changes on node A are seen by node B' => sub {
 	is($r->{status}, 200, 'A: newcomer deleted');
 	ok(soon(sub { $nb->as('newcomer')->get('/sys/memberships')->{status} == 401 }),
 	    'B: the newcomer is gone');
+};
+
+# What names a participant's rows without a foreign key (PostgreSQL schema
+# version 5): the store's own lock and cleanup keep anything from naming it
+# once it is deleted, whichever node was writing at the time.
+subtest 'a participant deleted on node A while node B posts to it' => sub {
+	my $adm = $na->admin;
+	my $r = $adm->post('/admin/participants', json => { name => 'leaving',
+	    organization_id => $na->names->{organizations}{"Universit\x{e4}t Ulm"}{id},
+	    auth_ids => ['leaving'], communities => ['WUV'] });
+	is($r->{status}, 201, 'A: participant created') or diag($r->{body});
+	my $pid = $r->{json}{id};
+	chomp(my $mid = Ecsd::pg_psql($na->pg_db,
+	    "SELECT id FROM memberships WHERE participant_id = $pid"));
+	like($mid, qr/^\d+$/, 'with a membership in WUV');
+	my $go = "$tmp/leaving-go";
+	my @kids;
+	for my $k (1 .. 2) {
+		push @kids, child("$tmp/leaving-$k", sub {
+			my ($fh) = @_;
+			my $c = $nb->as('P1')->fresh;
+			my ($t0, $after) = (time, 0);
+			# Until 40 posts after the deletion, 20 s at most.
+			while ($after < 40 && time - $t0 < 20) {
+				my $r = $c->post($X, body => "leaving-$k", ctype => 'text/plain',
+				    headers => { 'X-EcsReceiverMemberships' => $mid });
+				print $fh "status $r->{status}\n";
+				$after++ if -e $go;
+			}
+		});
+	}
+	sleep 0.5;
+	$r = $adm->delete("/admin/participants/$pid");
+	is($r->{status}, 200, 'A: deleted while B posts to it') or diag($r->{body});
+	open(my $f, '>', $go) or die;
+	close $f;
+	my $bad = 0;
+	for my $p (@kids) {
+		waitpid($p, 0);
+		$bad++ if $?;
+	}
+	is($bad, 0, 'the posters finished');
+	my %st;
+	for my $k (1 .. 2) {
+		/^status (\d+)/ and $st{$1}++ for lines_of("$tmp/leaving-$k");
+	}
+	note(join(', ', map { "$_: $st{$_}" } sort keys %st));
+	ok($st{201}, 'B: posts to it answered 201 before the deletion');
+	ok(grep({ $_ >= 400 && $_ < 500 } keys %st), 'and were refused after it');
+	is_deeply([grep { $_ != 201 && $_ != 503 && ($_ < 400 || $_ >= 500) } sort keys %st], [],
+	    'nothing else (503 for a batch that named it just as it went)');
+	is(Ecsd::pg_psql($na->pg_db, 'SELECT ' .
+	    '(SELECT count(*) FROM links l WHERE NOT EXISTS ' .
+	    '(SELECT 1 FROM memberships m WHERE m.id = l.membership_id)) + ' .
+	    '(SELECT count(*) FROM events e WHERE NOT EXISTS ' .
+	    '(SELECT 1 FROM participants p WHERE p.id = e.participant_id)) + ' .
+	    "(SELECT count(*) FROM links WHERE membership_id = $mid) + " .
+	    "(SELECT count(*) FROM events WHERE participant_id = $pid)"), "0\n",
+	    'no link or event names the participant or its membership');
+	is($nb->as('P1')->post($X, body => 'after', ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => $na->mid(P2 => 'WUV') })->{status}, 201,
+	    'B: other posts go on');
+	is($na->as('P2')->post('/sys/events/fifo?count=-1')->{status}, 200, 'events popped');
+	is($na->as('P2')->post("$X/fifo")->{body}, 'after', 'P2 got it');
 };
 
 # ---------------------------------------------------------------- lost connections
