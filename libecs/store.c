@@ -86,6 +86,7 @@ struct store {
 	uint64_t		 st_gen;	/* bumped by every change that
 						   cached lookups depend on */
 	int			 st_gen_tx;	/* this batch bumped st_gen */
+	int			 st_refs_shared; /* ran d_share_refs */
 	uint64_t		 st_writes;	/* write statements run */
 	struct stmt_slot	 st_cache[STMT_CACHE];
 	struct lookups		 st_lk;
@@ -230,27 +231,6 @@ changes(struct store *s)
 	return s->st_db->db_drv->d_changes(s->st_db);
 }
 
-/*
- * Of two statements, the one for the backend: plain where foreign keys
- * check what a row names, checked where the statement reads it itself
- * (d_refs_checked).
- */
-#define REFS(s, plain, checked) \
-	((s)->st_db->db_drv->d_refs_checked ? (checked) : (plain))
-
-/*
- * Before a resource, participant, membership or community is deleted: no
- * batch that may name it is still open, and none starts until this one
- * ends (d_lock_refs).
- */
-static enum ecs_err
-refs_lock(struct store *s)
-{
-	const struct db_driver	*drv = s->st_db->db_drv;
-
-	return drv->d_lock_refs != NULL ? drv->d_lock_refs(s->st_db) : ECS_OK;
-}
-
 /* A prepared, reset statement for sql (a string literal), or NULL. */
 static struct dbst *
 st(struct store *s, const char *sql)
@@ -327,6 +307,43 @@ exec_i(struct store *s, const char *sql, int n, int64_t a, int64_t b,
 	if (n > 2)
 		bind_i(q, 3, c);
 	return run(s, q);
+}
+
+/*
+ * Of two statements, the one for the backend: plain where foreign keys
+ * check what a row names, checked where the statement reads it itself
+ * (d_refs_checked).
+ */
+#define REFS(s, plain, checked) \
+	((s)->st_db->db_drv->d_refs_checked ? (checked) : (plain))
+
+/*
+ * Before the first insert of a batch that names a resource, participant,
+ * membership or community without a foreign key: the shared side of
+ * refs_lock (d_share_refs). On PostgreSQL it waits in the pipeline.
+ */
+static enum ecs_err
+refs_share(struct store *s)
+{
+	const char	*sql = s->st_db->db_drv->d_share_refs;
+
+	if (sql == NULL || s->st_refs_shared)
+		return ECS_OK;
+	s->st_refs_shared = 1;
+	return exec_i(s, sql, 0, 0, 0, 0);
+}
+
+/*
+ * Before a resource, participant, membership or community is deleted: no
+ * batch that may name it is still open, and none starts naming one until
+ * this one ends (d_lock_refs).
+ */
+static enum ecs_err
+refs_lock(struct store *s)
+{
+	const struct db_driver	*drv = s->st_db->db_drv;
+
+	return drv->d_lock_refs != NULL ? drv->d_lock_refs(s->st_db) : ECS_OK;
 }
 
 /* One int64 from the first row; ECS_ENOTFOUND without rows. */
@@ -540,6 +557,7 @@ store_begin(struct store *s)
 	if ((e = s->st_db->db_drv->d_begin(s->st_db)) != ECS_OK)
 		return e;
 	s->st_tx = 1;
+	s->st_refs_shared = 0;
 	return ECS_OK;
 }
 
@@ -630,6 +648,7 @@ void
 store_rollback_savepoint(struct store *s)
 {
 	s->st_gen++;
+	s->st_refs_shared = 0;	/* a lock taken since goes with it */
 	if (s->st_sp > 0) {
 		exec_i(s, "ROLLBACK TO req", 0, 0, 0, 0);
 		exec_i(s, "RELEASE req", 0, 0, 0, 0);
@@ -1052,7 +1071,10 @@ store_msg_insert(struct store *s, int64_t resource, int64_t sender,
     const char *ctype, const char *body, size_t len, time_t now, int64_t *id)
 {
 	struct dbst	*q;
+	enum ecs_err	 e;
 
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
 	if ((q = st(s, REFS(s, "INSERT INTO messages (resource_id, sender_id, "
 	    "content_type, body, created_at, updated_at) "
 	    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -1296,6 +1318,10 @@ store_msg_dispose(struct store *s, int64_t id, int token)
 enum ecs_err
 store_link_add(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 {
+	enum ecs_err	 e;
+
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
 	return exec_i(s, REFS(s, "INSERT INTO links (membership_id, "
 	    "message_id, resource_id) VALUES (?, ?, ?) "
 	    "ON CONFLICT (membership_id, message_id) DO NOTHING",
@@ -1308,6 +1334,10 @@ store_link_add(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 enum ecs_err
 store_link_new(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 {
+	enum ecs_err	 e;
+
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
 	return exec_i(s, REFS(s, "INSERT INTO links (membership_id, "
 	    "message_id, resource_id) VALUES (?, ?, ?)",
 	    "INSERT INTO links (membership_id, message_id, resource_id) "
@@ -1399,6 +1429,10 @@ store_msg_has_links(struct store *s, int64_t msg, int *yes)
 enum ecs_err
 store_community_record(struct store *s, int64_t cid, int64_t msg)
 {
+	enum ecs_err	 e;
+
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
 	return exec_i(s, REFS(s, "INSERT INTO community_messages "
 	    "(community_id, message_id) VALUES (?, ?) "
 	    "ON CONFLICT (community_id, message_id) DO NOTHING",
@@ -1623,7 +1657,8 @@ event_insert(struct store *s, int64_t pid, int64_t msg, int type)
 	enum ecs_err	 e;
 	int		 on;
 
-	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on)
+	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on ||
+	    (e = refs_share(s)) != ECS_OK)
 		return e;
 	if ((e = exec_i(s, REFS(s, "INSERT INTO events (participant_id, "
 	    "message_id, type) VALUES (?, ?, ?)",

@@ -58,13 +58,16 @@ struct db_driver {
 	 * (resources, participants, memberships, communities): a key check
 	 * locks the row it reads, and concurrent batches locking the same
 	 * sender and resource rows cost a third of the server's time on
-	 * produce (PostgreSQL, schema version 5). Instead every batch holds
-	 * a shared lock that d_lock_refs takes exclusively, store.c's
-	 * inserts read the rows they name in the same statement (a missing
-	 * one is NULL, refused by NOT NULL as the key refused it), and its
-	 * deletions remove what names the row first.
+	 * produce (PostgreSQL, schema version 5). Instead a batch that
+	 * inserts such rows first runs d_share_refs (a shared lock that
+	 * d_lock_refs takes exclusively), store.c's inserts read the rows
+	 * they name in the same statement (a missing one is NULL, refused by
+	 * NOT NULL as the key refused it), and its deletions remove what
+	 * names the row first.
 	 */
 	int		 d_refs_checked;
+	/* The statement that takes that shared lock; NULL without one. */
+	const char	*d_share_refs;
 
 	/*
 	 * Connect to target (a file path, or a libpq connection string),
@@ -139,8 +142,8 @@ struct db_driver {
 	void		 (*d_timeout)(struct db *, int seconds);
 	/*
 	 * Before a deletion of a resource, participant, membership or
-	 * community: wait until no other batch may still insert rows naming
-	 * it, and keep new ones waiting until this batch ends (with
+	 * community: wait until no other batch that ran d_share_refs is
+	 * open, and keep the next ones waiting until this batch ends (with
 	 * d_refs_checked).
 	 */
 	enum ecs_err	 (*d_lock_refs)(struct db *);

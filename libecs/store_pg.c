@@ -52,13 +52,16 @@
 /* pg_advisory_xact_lock key taken while creating or migrating ("ecsd"). */
 #define PG_LOCK_KEY	"1701016420"
 /*
- * Every batch holds this key shared, and the deletion of a row the message
- * tables name takes it exclusively ("ecsr"; see d_refs_checked). The
- * batch reads what committed before it got the lock: READ COMMITTED.
+ * A batch that inserts rows naming resources, participants, memberships or
+ * communities holds this key shared, and the deletion of such a row takes
+ * it exclusively ("ecsr"; see d_refs_checked). The statements after the
+ * lock read what committed before they started: READ COMMITTED.
  */
 #define PG_REFS_KEY	"1701016434"
-#define PG_BEGIN	"BEGIN ISOLATION LEVEL READ COMMITTED; " \
-			"SELECT pg_advisory_xact_lock_shared(" PG_REFS_KEY ")"
+/* No column, so that it waits in the pipeline as a write does. */
+#define PG_SHARE_REFS	"SELECT FROM pg_advisory_xact_lock_shared(" \
+			PG_REFS_KEY ")"
+#define PG_BEGIN	"BEGIN ISOLATION LEVEL READ COMMITTED"
 /* pg_notify payloads are shorter than 8000 bytes. */
 #define PG_PAYLOAD_MAX	7000
 
@@ -1297,6 +1300,9 @@ pg_deferrable(const char *sql, enum pg_kind kind)
 
 	if (kind == K_SAVEPOINT || kind == K_RELEASE)
 		return 1;
+	/* A lock that times out fails the batch, as a write would. */
+	if (strcmp(sql, PG_SHARE_REFS) == 0)
+		return 1;
 	if (kind != K_DML)
 		return 0;
 	sql += strspn(sql, " \t\n(");
@@ -1844,6 +1850,7 @@ const struct db_driver db_postgresql = {
 	.d_name = "postgresql",
 	.d_blind_writes = 1,
 	.d_refs_checked = 1,
+	.d_share_refs = PG_SHARE_REFS,
 	.d_open = pg_open,
 	.d_close = pg_close,
 	.d_prepare = pg_prepare,

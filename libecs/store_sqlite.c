@@ -535,6 +535,7 @@ const struct db_driver db_sqlite = {
 	.d_name = "sqlite",
 	.d_blind_writes = 0,
 	.d_refs_checked = 0,	/* foreign keys */
+	.d_share_refs = NULL,
 	.d_open = sq_open,
 	.d_close = sq_close,
 	.d_prepare = sq_prepare,

@@ -2,12 +2,13 @@
 -- many batches name at once. A key check locks the row it reads (FOR KEY
 -- SHARE), and when the batches of several connections lock the same
 -- resource, sender, receiver membership and participant rows, the server
--- keeps shared row locks among transactions (multixacts): those checks
--- took a third of its time on produce. The store now reads each row an
+-- keeps shared row locks among transactions (multixacts): the key checks
+-- of produce took a third of its time. The store now reads each row an
 -- insert names in the same statement (NULL when it is gone, which NOT
--- NULL refuses as the key did); every batch holds a shared advisory lock
--- that a deletion of those rows takes exclusively, and the deletion
--- removes what names the row itself (store.c, d_refs_checked).
+-- NULL refuses as the key did); a batch that inserts such rows first takes
+-- a shared advisory lock that a deletion of those rows takes exclusively,
+-- and the deletion removes what names the row itself (store.c,
+-- d_refs_checked).
 -- Community records name only the new message of their own batch, and a
 -- message's deletion removes them first: their key to messages goes too,
 -- and with it one of the checks every deletion of a message ran. The keys
