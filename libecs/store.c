@@ -334,6 +334,22 @@ refs_share(struct store *s)
 }
 
 /*
+ * Insert a row that names a resource, participant, membership or community:
+ * plain where a foreign key checks the name, checked where the statement
+ * reads the row itself, under the shared lock (d_refs_checked).
+ */
+static enum ecs_err
+exec_naming(struct store *s, const char *plain, const char *checked, int n,
+    int64_t a, int64_t b, int64_t c)
+{
+	enum ecs_err	 e;
+
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
+	return exec_i(s, REFS(s, plain, checked), n, a, b, c);
+}
+
+/*
  * Before a resource, participant, membership or community is deleted: no
  * batch that may name it is still open, and none starts naming one until
  * this one ends (d_lock_refs).
@@ -1318,30 +1334,22 @@ store_msg_dispose(struct store *s, int64_t id, int token)
 enum ecs_err
 store_link_add(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 {
-	enum ecs_err	 e;
-
-	if ((e = refs_share(s)) != ECS_OK)
-		return e;
-	return exec_i(s, REFS(s, "INSERT INTO links (membership_id, "
+	return exec_naming(s, "INSERT INTO links (membership_id, "
 	    "message_id, resource_id) VALUES (?, ?, ?) "
 	    "ON CONFLICT (membership_id, message_id) DO NOTHING",
 	    "INSERT INTO links (membership_id, message_id, resource_id) "
 	    "VALUES ((SELECT id FROM memberships WHERE id = ?), ?, ?) "
-	    "ON CONFLICT (membership_id, message_id) DO NOTHING"), 3, mid, msg,
+	    "ON CONFLICT (membership_id, message_id) DO NOTHING", 3, mid, msg,
 	    resource);
 }
 
 enum ecs_err
 store_link_new(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 {
-	enum ecs_err	 e;
-
-	if ((e = refs_share(s)) != ECS_OK)
-		return e;
-	return exec_i(s, REFS(s, "INSERT INTO links (membership_id, "
+	return exec_naming(s, "INSERT INTO links (membership_id, "
 	    "message_id, resource_id) VALUES (?, ?, ?)",
 	    "INSERT INTO links (membership_id, message_id, resource_id) "
-	    "VALUES ((SELECT id FROM memberships WHERE id = ?), ?, ?)"), 3, mid,
+	    "VALUES ((SELECT id FROM memberships WHERE id = ?), ?, ?)", 3, mid,
 	    msg, resource);
 }
 
@@ -1429,16 +1437,12 @@ store_msg_has_links(struct store *s, int64_t msg, int *yes)
 enum ecs_err
 store_community_record(struct store *s, int64_t cid, int64_t msg)
 {
-	enum ecs_err	 e;
-
-	if ((e = refs_share(s)) != ECS_OK)
-		return e;
-	return exec_i(s, REFS(s, "INSERT INTO community_messages "
+	return exec_naming(s, "INSERT INTO community_messages "
 	    "(community_id, message_id) VALUES (?, ?) "
 	    "ON CONFLICT (community_id, message_id) DO NOTHING",
 	    "INSERT INTO community_messages (community_id, message_id) "
 	    "VALUES ((SELECT id FROM communities WHERE id = ?), ?) "
-	    "ON CONFLICT (community_id, message_id) DO NOTHING"), 2, cid, msg,
+	    "ON CONFLICT (community_id, message_id) DO NOTHING", 2, cid, msg,
 	    0);
 }
 
@@ -1657,13 +1661,12 @@ event_insert(struct store *s, int64_t pid, int64_t msg, int type)
 	enum ecs_err	 e;
 	int		 on;
 
-	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on ||
-	    (e = refs_share(s)) != ECS_OK)
+	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on)
 		return e;
-	if ((e = exec_i(s, REFS(s, "INSERT INTO events (participant_id, "
+	if ((e = exec_naming(s, "INSERT INTO events (participant_id, "
 	    "message_id, type) VALUES (?, ?, ?)",
 	    "INSERT INTO events (participant_id, message_id, type) "
-	    "VALUES ((SELECT id FROM participants WHERE id = ?), ?, ?)"), 3,
+	    "VALUES ((SELECT id FROM participants WHERE id = ?), ?, ?)", 3,
 	    pid, msg, type)) != ECS_OK)
 		return e;
 	if (s->st_event_pids.iv_n > 0 &&
