@@ -312,10 +312,10 @@ exec_i(struct store *s, const char *sql, int n, int64_t a, int64_t b,
 /*
  * Of two statements, the one for the backend: plain where foreign keys
  * check what a row names, checked where the statement reads it itself
- * (d_refs_checked).
+ * (d_share_refs).
  */
 #define REFS(s, plain, checked) \
-	((s)->st_db->db_drv->d_refs_checked ? (checked) : (plain))
+	((s)->st_db->db_drv->d_share_refs != NULL ? (checked) : (plain))
 
 /*
  * Before the first insert of a batch that names a resource, participant,
@@ -336,7 +336,7 @@ refs_share(struct store *s)
 /*
  * Insert a row that names a resource, participant, membership or community:
  * plain where a foreign key checks the name, checked where the statement
- * reads the row itself, under the shared lock (d_refs_checked).
+ * reads the row itself, under the shared lock (d_share_refs).
  */
 static enum ecs_err
 exec_naming(struct store *s, const char *plain, const char *checked, int n,
@@ -359,7 +359,8 @@ refs_lock(struct store *s)
 {
 	const struct db_driver	*drv = s->st_db->db_drv;
 
-	return drv->d_lock_refs != NULL ? drv->d_lock_refs(s->st_db) : ECS_OK;
+	return drv->d_lock_refs != NULL ? drv->d_exec(s->st_db,
+	    drv->d_lock_refs) : ECS_OK;
 }
 
 /* One int64 from the first row; ECS_ENOTFOUND without rows. */

@@ -59,15 +59,17 @@ struct db_driver {
 	 * locks the row it reads, and concurrent batches locking the same
 	 * sender and resource rows cost a third of the server's time on
 	 * produce (PostgreSQL, schema version 5). Instead a batch that
-	 * inserts such rows first runs d_share_refs (a shared lock that
-	 * d_lock_refs takes exclusively), store.c's inserts read the rows
-	 * they name in the same statement (a missing one is NULL, refused by
-	 * NOT NULL as the key refused it), and its deletions remove what
-	 * names the row first.
+	 * inserts such rows first runs d_share_refs, a shared lock, and a
+	 * deletion of such a row first runs d_lock_refs, which takes it
+	 * exclusively: it waits until no other batch that ran d_share_refs
+	 * is open, and keeps the next ones waiting until its batch ends.
+	 * store.c's inserts read the rows they name in the same statement (a
+	 * missing one is NULL, refused by NOT NULL as the key refused it),
+	 * and its deletions remove what names the row first. Both NULL where
+	 * foreign keys see to it (SQLite).
 	 */
-	int		 d_refs_checked;
-	/* The statement that takes that shared lock; NULL without one. */
 	const char	*d_share_refs;
+	const char	*d_lock_refs;
 
 	/*
 	 * Connect to target (a file path, or a libpq connection string),
@@ -140,13 +142,6 @@ struct db_driver {
 	 * ECS_EBUSY and the connection is made again (PostgreSQL).
 	 */
 	void		 (*d_timeout)(struct db *, int seconds);
-	/*
-	 * Before a deletion of a resource, participant, membership or
-	 * community: wait until no other batch that ran d_share_refs is
-	 * open, and keep the next ones waiting until this batch ends (with
-	 * d_refs_checked).
-	 */
-	enum ecs_err	 (*d_lock_refs)(struct db *);
 };
 
 /* Every driver struct starts with these. */

@@ -54,13 +54,14 @@
 /*
  * A batch that inserts rows naming resources, participants, memberships or
  * communities holds this key shared, and the deletion of such a row takes
- * it exclusively ("ecsr"; see d_refs_checked). The statements after the
+ * it exclusively ("ecsr"; see d_share_refs). The statements after the
  * lock read what committed before they started: READ COMMITTED.
  */
 #define PG_REFS_KEY	"1701016434"
 /* No column, so that it waits in the pipeline as a write does. */
 #define PG_SHARE_REFS	"SELECT FROM pg_advisory_xact_lock_shared(" \
 			PG_REFS_KEY ")"
+#define PG_LOCK_REFS	"SELECT pg_advisory_xact_lock(" PG_REFS_KEY ")"
 #define PG_BEGIN	"BEGIN ISOLATION LEVEL READ COMMITTED"
 /* pg_notify payloads are shorter than 8000 bytes. */
 #define PG_PAYLOAD_MAX	7000
@@ -939,12 +940,6 @@ pg_begin(struct db *db)
 	return e;
 }
 
-static enum ecs_err
-pg_lock_refs(struct db *db)
-{
-	return pg_exec(db, "SELECT pg_advisory_xact_lock(" PG_REFS_KEY ")");
-}
-
 static void
 pg_timeout(struct db *db, int seconds)
 {
@@ -994,7 +989,7 @@ static const char *const pg_id_tables[] = {
 
 /*
  * What the message tables name without a foreign key (schema version 5,
- * d_refs_checked): table, column, the table of the row it names.
+ * d_share_refs): table, column, the table of the row it names.
  */
 static const char *const pg_refs[][3] = {
 	{ "messages", "resource_id", "resources" },
@@ -1849,8 +1844,8 @@ pg_column_bytes(struct dbst *st, int i)
 const struct db_driver db_postgresql = {
 	.d_name = "postgresql",
 	.d_blind_writes = 1,
-	.d_refs_checked = 1,
 	.d_share_refs = PG_SHARE_REFS,
+	.d_lock_refs = PG_LOCK_REFS,
 	.d_open = pg_open,
 	.d_close = pg_close,
 	.d_prepare = pg_prepare,
@@ -1878,5 +1873,4 @@ const struct db_driver db_postgresql = {
 	.d_notify_read = pg_notify_read,
 	.d_sync_ids = pg_sync_ids,
 	.d_timeout = pg_timeout,
-	.d_lock_refs = pg_lock_refs,
 };

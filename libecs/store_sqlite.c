@@ -534,8 +534,8 @@ sq_sync_ids(struct db *d)
 const struct db_driver db_sqlite = {
 	.d_name = "sqlite",
 	.d_blind_writes = 0,
-	.d_refs_checked = 0,	/* foreign keys */
-	.d_share_refs = NULL,
+	.d_share_refs = NULL,	/* foreign keys; one writer */
+	.d_lock_refs = NULL,
 	.d_open = sq_open,
 	.d_close = sq_close,
 	.d_prepare = sq_prepare,
@@ -562,5 +562,4 @@ const struct db_driver db_sqlite = {
 	.d_notify_fd = NULL,
 	.d_notify_read = NULL,
 	.d_sync_ids = sq_sync_ids,
-	.d_lock_refs = NULL,	/* one writer */
 };

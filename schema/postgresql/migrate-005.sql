@@ -8,7 +8,7 @@
 -- NULL refuses as the key did); a batch that inserts such rows first takes
 -- a shared advisory lock that a deletion of those rows takes exclusively,
 -- and the deletion removes what names the row itself (store.c,
--- d_refs_checked).
+-- d_share_refs).
 -- Community records name only the new message of their own batch, and a
 -- message's deletion removes them first: their key to messages goes too,
 -- and with it one of the checks every deletion of a message ran. The keys
