@@ -747,7 +747,9 @@ delete_as_receiver(struct store *s, const struct ecs_resource *r,
 	if (lv == NULL)
 		e = store_links_delete_pid(s, id, pid);
 	for (i = 0; lv != NULL && e == ECS_OK && i < lv->lv_n; i++)
-		e = store_link_delete(s, lv->lv_v[i].l_mid, id);
+		e = i + 1 == lv->lv_n && others == 0 && !r->r_postroute ?
+		    store_link_delete_last(s, lv->lv_v[i].l_mid, id) :
+		    store_link_delete(s, lv->lv_v[i].l_mid, id);
 	if (e != ECS_OK)
 		return e;
 	if (lv != NULL && others >= 0)

@@ -87,6 +87,7 @@ struct store {
 						   cached lookups depend on */
 	int			 st_gen_tx;	/* this batch bumped st_gen */
 	int			 st_refs_shared; /* ran d_share_refs */
+	int64_t			 st_msg_locked;	/* msg_lock ran for it */
 	uint64_t		 st_writes;	/* write statements run */
 	struct stmt_slot	 st_cache[STMT_CACHE];
 	struct lookups		 st_lk;
@@ -350,6 +351,36 @@ exec_naming(struct store *s, const char *plain, const char *checked, int n,
 }
 
 /*
+ * An older message that a checked insert names (schema version 6 on
+ * PostgreSQL, no foreign keys to messages): read in the statement and
+ * locked against its deletion as a key check would lock it, or NULL when
+ * it is gone or a tombstone, which NOT NULL refuses. A disposal locks the
+ * message before it decides (msg_dispose_blind), so the two wait for each
+ * other; a tombstone never gets a new row naming it, so deleting one needs
+ * no lock.
+ */
+#define NAMED_MSG	"(SELECT id FROM messages WHERE id = ? AND " \
+			"removed = 0 FOR KEY SHARE)"
+
+/*
+ * Before a disposal decides whether a message goes (msg_dispose_blind):
+ * its row locked as a deletion locks it, once per batch. On PostgreSQL the
+ * lock waits in the pipeline.
+ */
+static enum ecs_err
+msg_lock(struct store *s, int64_t msg)
+{
+	enum ecs_err	 e;
+
+	if (s->st_msg_locked == msg)
+		return ECS_OK;
+	if ((e = exec_i(s, "SELECT FROM messages WHERE id = ? FOR UPDATE", 1,
+	    msg, 0, 0)) == ECS_OK)
+		s->st_msg_locked = msg;
+	return e;
+}
+
+/*
  * Before a resource, participant, membership or community is deleted: no
  * batch that may name it is still open, and none starts naming one until
  * this one ends (d_lock_refs).
@@ -575,6 +606,7 @@ store_begin(struct store *s)
 		return e;
 	s->st_tx = 1;
 	s->st_refs_shared = 0;
+	s->st_msg_locked = 0;
 	return ECS_OK;
 }
 
@@ -666,6 +698,7 @@ store_rollback_savepoint(struct store *s)
 {
 	s->st_gen++;
 	s->st_refs_shared = 0;	/* a lock taken since goes with it */
+	s->st_msg_locked = 0;
 	if (s->st_sp > 0) {
 		exec_i(s, "ROLLBACK TO req", 0, 0, 0, 0);
 		exec_i(s, "RELEASE req", 0, 0, 0, 0);
@@ -1261,25 +1294,40 @@ store_msg_update(struct store *s, int64_t id, const char *ctype,
 }
 
 /*
- * store_msg_dispose without reading first: every statement waits in the
- * pipeline. The message goes, unless events name it: then it stays as a
- * tombstone until they are read.
+ * store_msg_dispose without reading first, for PostgreSQL: the statements
+ * wait in the pipeline. The message goes, unless events name it: then it
+ * stays as a tombstone until they are read.
+ *
+ * There are no foreign keys to messages (schema version 6), so the message
+ * is first locked as a deletion locks it (msg_lock): an insert that names
+ * it (NAMED_MSG) and is still open is waited for, and one that comes later
+ * waits for this batch and then finds the message gone or a tombstone.
+ * The statements after the lock read what committed before they started
+ * (READ COMMITTED): a link another batch added meanwhile keeps the
+ * message, with its community records and token. The look-up of links
+ * is a correlated subquery, run only for a row that is there.
  */
 static enum ecs_err
 msg_dispose_blind(struct store *s, int64_t id, int token)
 {
 	enum ecs_err	 e;
 
-	if ((token && (e = exec_i(s, "DELETE FROM auths WHERE message_id = ?",
-	    1, id, 0, 0)) != ECS_OK) ||
-	    (e = exec_i(s, "DELETE FROM community_messages "
-	    "WHERE message_id = ?", 1, id, 0, 0)) != ECS_OK ||
+#define UNLINKED(t)	"NOT EXISTS (SELECT 1 FROM links l " \
+			"WHERE l.message_id = " t ")"
+	if ((e = msg_lock(s, id)) != ECS_OK ||
+	    (token && (e = exec_i(s, "DELETE FROM auths WHERE message_id = ? "
+	    "AND " UNLINKED("auths.message_id"), 1, id, 0, 0)) != ECS_OK) ||
+	    (e = exec_i(s, "DELETE FROM community_messages WHERE "
+	    "message_id = ? AND " UNLINKED("community_messages.message_id"), 1,
+	    id, 0, 0)) != ECS_OK ||
 	    (e = exec_i(s, "DELETE FROM messages WHERE id = ? AND NOT EXISTS "
-	    "(SELECT 1 FROM events WHERE message_id = ?)", 2, id, id, 0)) !=
-	    ECS_OK)
+	    "(SELECT 1 FROM events WHERE message_id = ?) AND "
+	    UNLINKED("messages.id"), 2, id, id, 0)) != ECS_OK)
 		return e;
 	return exec_i(s, "UPDATE messages SET removed = 1, body = '', "
-	    "version = version + 1 WHERE id = ?", 1, id, 0, 0);
+	    "version = version + 1 WHERE id = ? AND " UNLINKED("messages.id"),
+	    1, id, 0, 0);
+#undef UNLINKED
 }
 
 enum ecs_err
@@ -1339,9 +1387,9 @@ store_link_add(struct store *s, int64_t mid, int64_t msg, int64_t resource)
 	    "message_id, resource_id) VALUES (?, ?, ?) "
 	    "ON CONFLICT (membership_id, message_id) DO NOTHING",
 	    "INSERT INTO links (membership_id, message_id, resource_id) "
-	    "VALUES ((SELECT id FROM memberships WHERE id = ?), ?, ?) "
-	    "ON CONFLICT (membership_id, message_id) DO NOTHING", 3, mid, msg,
-	    resource);
+	    "VALUES ((SELECT id FROM memberships WHERE id = ?), " NAMED_MSG
+	    ", ?) ON CONFLICT (membership_id, message_id) DO NOTHING", 3, mid,
+	    msg, resource);
 }
 
 enum ecs_err
@@ -1404,6 +1452,21 @@ store_link_delete(struct store *s, int64_t mid, int64_t msg)
 {
 	return exec_i(s, "DELETE FROM links WHERE membership_id = ? AND "
 	    "message_id = ?", 2, mid, msg, 0);
+}
+
+enum ecs_err
+store_link_delete_last(struct store *s, int64_t mid, int64_t msg)
+{
+	enum ecs_err	 e;
+
+	if (!s->st_db->db_drv->d_blind_writes)
+		return store_link_delete(s, mid, msg);
+	/* The message locked in the same statement (msg_lock). */
+	if ((e = exec_i(s, "DELETE FROM links WHERE membership_id = ? AND "
+	    "message_id = (SELECT id FROM messages WHERE id = ? FOR UPDATE)",
+	    2, mid, msg, 0)) == ECS_OK)
+		s->st_msg_locked = msg;
+	return e;
 }
 
 enum ecs_err
@@ -1655,9 +1718,10 @@ participant_events(struct store *s, int64_t pid, int *on)
 /*
  * An event for pid, if pid gets events; pid is noted for the waiters. The
  * insert reads nothing back, so on PostgreSQL it waits in the pipeline.
+ * older: msg was not made by this batch (NAMED_MSG).
  */
 static enum ecs_err
-event_insert(struct store *s, int64_t pid, int64_t msg, int type)
+event_insert(struct store *s, int64_t pid, int64_t msg, int type, int older)
 {
 	enum ecs_err	 e;
 	int		 on;
@@ -1665,7 +1729,10 @@ event_insert(struct store *s, int64_t pid, int64_t msg, int type)
 	if ((e = participant_events(s, pid, &on)) != ECS_OK || !on)
 		return e;
 	if ((e = exec_naming(s, "INSERT INTO events (participant_id, "
-	    "message_id, type) VALUES (?, ?, ?)",
+	    "message_id, type) VALUES (?, ?, ?)", older ?
+	    "INSERT INTO events (participant_id, message_id, type) "
+	    "VALUES ((SELECT id FROM participants WHERE id = ?), " NAMED_MSG
+	    ", ?)" :
 	    "INSERT INTO events (participant_id, message_id, type) "
 	    "VALUES ((SELECT id FROM participants WHERE id = ?), ?, ?)", 3,
 	    pid, msg, type)) != ECS_OK)
@@ -1693,13 +1760,13 @@ store_event_add(struct store *s, int64_t pid, int64_t msg, int type)
 		return ECS_OK;
 	if (e != ECS_OK && e != ECS_ENOTFOUND)
 		return e;
-	return event_insert(s, pid, msg, type);
+	return event_insert(s, pid, msg, type, 1);
 }
 
 enum ecs_err
 store_event_add_new(struct store *s, int64_t pid, int64_t msg, int type)
 {
-	return event_insert(s, pid, msg, type);
+	return event_insert(s, pid, msg, type, 0);
 }
 
 enum ecs_err
@@ -1801,10 +1868,16 @@ enum ecs_err
 store_auth_put(struct store *s, int64_t msg, const char *hash, time_t eov)
 {
 	struct dbst	*q;
+	enum ecs_err	 e;
 
-	if ((q = st(s, "INSERT INTO auths (message_id, hash, eov) "
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
+	if ((q = st(s, REFS(s, "INSERT INTO auths (message_id, hash, eov) "
 	    "VALUES (?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
-	    "hash = excluded.hash, eov = excluded.eov")) == NULL)
+	    "hash = excluded.hash, eov = excluded.eov",
+	    "INSERT INTO auths (message_id, hash, eov) "
+	    "VALUES (" NAMED_MSG ", ?, ?) ON CONFLICT (message_id) DO UPDATE "
+	    "SET hash = excluded.hash, eov = excluded.eov"))) == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, msg);
 	bind_text(q, 2, hash);

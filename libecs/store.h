@@ -267,6 +267,9 @@ enum ecs_err	 store_links_delete(struct store *, int64_t msg);
 enum ecs_err	 store_links_delete_pid(struct store *, int64_t msg,
 		    int64_t pid);
 enum ecs_err	 store_link_delete(struct store *, int64_t mid, int64_t msg);
+/* The last link of msg, which store_msg_dispose then disposes of. */
+enum ecs_err	 store_link_delete_last(struct store *, int64_t mid,
+		    int64_t msg);
 enum ecs_err	 store_msg_link_count(struct store *, int64_t, int64_t *);
 enum ecs_err	 store_msg_has_links(struct store *, int64_t, int *);
 enum ecs_err	 store_community_record(struct store *, int64_t cid,

@@ -67,6 +67,11 @@ struct db_driver {
 	 * missing one is NULL, refused by NOT NULL as the key refused it),
 	 * and its deletions remove what names the row first. Both NULL where
 	 * foreign keys see to it (SQLite).
+	 *
+	 * With d_share_refs set, links, events and auths have no foreign key
+	 * to messages either (schema version 6): an insert naming a message
+	 * of an earlier batch reads and locks it in the statement, and a
+	 * disposal locks the message before it decides (store.c, NAMED_MSG).
 	 */
 	const char	*d_share_refs;
 	const char	*d_lock_refs;

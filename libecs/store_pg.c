@@ -988,8 +988,8 @@ static const char *const pg_id_tables[] = {
 };
 
 /*
- * What the message tables name without a foreign key (schema version 5,
- * d_share_refs): table, column, the table of the row it names.
+ * What the message tables name without a foreign key (schema versions 5
+ * and 6, d_share_refs): table, column, the table of the row it names.
  */
 static const char *const pg_refs[][3] = {
 	{ "messages", "resource_id", "resources" },
@@ -998,6 +998,9 @@ static const char *const pg_refs[][3] = {
 	{ "events", "participant_id", "participants" },
 	{ "community_messages", "community_id", "communities" },
 	{ "community_messages", "message_id", "messages" },
+	{ "links", "message_id", "messages" },
+	{ "events", "message_id", "messages" },
+	{ "auths", "message_id", "messages" },
 };
 
 /*
@@ -1295,8 +1298,11 @@ pg_deferrable(const char *sql, enum pg_kind kind)
 
 	if (kind == K_SAVEPOINT || kind == K_RELEASE)
 		return 1;
-	/* A lock that times out fails the batch, as a write would. */
-	if (strcmp(sql, PG_SHARE_REFS) == 0)
+	/*
+	 * A lock without columns (PG_SHARE_REFS, a message's before its
+	 * disposal): one that times out fails the batch, as a write would.
+	 */
+	if (strncmp(sql, "SELECT FROM ", 12) == 0)
 		return 1;
 	if (kind != K_DML)
 		return 0;

@@ -418,7 +418,7 @@ pipeline_failures(void **state)
 	assert_int_equal(store_link_delete(s, mid, ids[0]), ECS_OK);
 	assert_int_equal(store_link_add(s, mid, 999999, 1), ECS_OK);
 	assert_int_not_equal(store_msg_link_count(s, ids[1], &n), ECS_OK);
-	assert_non_null(strstr(store_errmsg(s), "foreign key"));
+	assert_non_null(strstr(store_errmsg(s), "\"message_id\""));
 	store_rollback_savepoint(s);
 	assert_int_equal(store_commit(s), ECS_OK);
 	assert_int_equal(store_identity_pid(s, "kept", &x), ECS_OK);
@@ -1084,7 +1084,7 @@ admin_int(const struct fx *f, const char *sql)
 
 /*
  * A database of schema version 4, whose message tables had the keys, comes
- * to version 5 without them, and with its rows.
+ * to version 6 without them, and with its rows.
  */
 static void
 version_4_database_migrated(void **state)
@@ -1112,21 +1112,24 @@ version_4_database_migrated(void **state)
 	    "REFERENCES communities(id) ON DELETE CASCADE, ADD CONSTRAINT "
 	    "community_messages_message_id_fkey FOREIGN KEY (message_id) "
 	    "REFERENCES messages(id); "
+	    "ALTER TABLE links ADD CONSTRAINT links_message_id_fkey "
+	    "FOREIGN KEY (message_id) REFERENCES messages(id); "
+	    "ALTER TABLE events ADD CONSTRAINT events_message_id_fkey "
+	    "FOREIGN KEY (message_id) REFERENCES messages(id); "
+	    "ALTER TABLE auths ADD CONSTRAINT auths_message_id_fkey "
+	    "FOREIGN KEY (message_id) REFERENCES messages(id); "
 	    "UPDATE schema_version SET version = 4");
 	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
 	    "WHERE contype = 'f' AND conrelid IN ('messages'::regclass, "
-	    "'links'::regclass, 'events'::regclass, "
-	    "'community_messages'::regclass)"), 8);
+	    "'links'::regclass, 'events'::regclass, 'auths'::regclass, "
+	    "'community_messages'::regclass)"), 9);
 	s = open_store(f);
-	assert_int_equal(admin_int(f, "SELECT version FROM schema_version"), 5);
-	/* The keys from links and events to messages are left. */
+	assert_int_equal(admin_int(f, "SELECT version FROM schema_version"), 6);
+	/* No key is left on the message tables (versions 5 and 6). */
 	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
 	    "WHERE contype = 'f' AND conrelid IN ('messages'::regclass, "
-	    "'links'::regclass, 'events'::regclass, "
-	    "'community_messages'::regclass)"), 2);
-	assert_int_equal(admin_int(f, "SELECT count(*) FROM pg_constraint "
-	    "WHERE contype = 'f' AND confrelid = 'messages'::regclass AND "
-	    "conrelid IN ('links'::regclass, 'events'::regclass)"), 2);
+	    "'links'::regclass, 'events'::regclass, 'auths'::regclass, "
+	    "'community_messages'::regclass)"), 0);
 	assert_int_equal(peek(s, rcv, 1, 0), ids[0]);
 	assert_int_equal(store_integrity_check(s), ECS_OK);
 	store_close(s);
@@ -1172,8 +1175,9 @@ admin_delete(struct store *s, const char *kind, int64_t id)
 }
 
 /*
- * The message tables name resources, participants, memberships and
- * communities without foreign keys (schema version 5): the integrity check
+ * The message tables name resources, participants, memberships,
+ * communities (schema version 5) and messages (6) without foreign keys:
+ * the integrity check
  * finds a row naming a missing one, and each deletion removes what names
  * the row it deletes, as the keys' cascades did.
  */
@@ -1198,6 +1202,16 @@ deletions_remove_what_names_the_row(void **state)
 	    "missing row of memberships"));
 	assert_int_equal(D->d_exec(db, "DELETE FROM links WHERE "
 	    "membership_id = 999"), ECS_OK);
+	assert_int_equal(D->d_integrity_check(db), ECS_OK);
+	/* An event naming a message that is not there (schema version 6). */
+	snprintf(sql, sizeof(sql), "INSERT INTO events (participant_id, "
+	    "message_id, type) VALUES (%" PRId64 ", 999999, 0)", rcv);
+	assert_int_equal(D->d_exec(db, sql), ECS_OK);
+	assert_int_equal(D->d_integrity_check(db), ECS_ESTORE);
+	assert_non_null(strstr(D->d_errmsg(db), "events: 1 rows name a "
+	    "missing row of messages"));
+	assert_int_equal(D->d_exec(db, "DELETE FROM events WHERE "
+	    "message_id = 999999"), ECS_OK);
 	assert_int_equal(D->d_integrity_check(db), ECS_OK);
 
 	/* A participant: its messages, their links and events, its own. */
@@ -1360,6 +1374,160 @@ a_deletion_and_a_batch_naming_the_row(void **state)
 	store_close(a);
 }
 
+/* The disposing node of a_disposal_and_a_batch_naming_the_message. */
+struct disposer {
+	const struct fx	*x_fx;
+	int64_t		 x_mid, x_msg;
+	int		 x_pipe;	/* a byte as the batch begins */
+	int		 x_hold;	/* or once the disposal is read back; then
+					   keep the batch open 1 s */
+	enum ecs_err	 x_err;
+	_Atomic int	 x_committing;	/* its batch is about to commit */
+	_Atomic int	 x_committed;	/* and has */
+};
+
+/* A receiver's pop of its last link: the message is disposed of. */
+static void *
+pop_and_dispose(void *arg)
+{
+	struct disposer	*x = arg;
+	struct store	*b = open_store(x->x_fx);
+	int64_t		 n;
+
+	if ((x->x_err = store_begin(b)) == ECS_OK && !x->x_hold &&
+	    write(x->x_pipe, "x", 1) != 1)
+		x->x_err = ECS_ESTORE;
+	/* Its statements wait in the pipeline: the wait is anywhere. */
+	if (x->x_err == ECS_OK &&
+	    (x->x_err = store_link_delete(b, x->x_mid, x->x_msg)) == ECS_OK)
+		x->x_err = store_msg_dispose(b, x->x_msg, 0);
+	if (x->x_err == ECS_OK && x->x_hold &&
+	    ((x->x_err = store_msg_link_count(b, x->x_msg, &n)) != ECS_OK ||
+	    write(x->x_pipe, "x", 1) != 1))
+		x->x_err = ECS_ESTORE;
+	if (x->x_hold)
+		usleep(1000 * 1000);
+	x->x_committing = 1;
+	if (x->x_err == ECS_OK)
+		x->x_err = store_commit(b);
+	else
+		store_rollback(b);
+	x->x_committed = 1;
+	store_close(b);
+	return NULL;
+}
+
+/* Whether message msg is there, and a tombstone (2) or not (1), or 0. */
+static int
+message_state(const struct fx *f, int64_t msg)
+{
+	char	 sql[128];
+
+	snprintf(sql, sizeof(sql), "SELECT coalesce(max(removed + 1), 0) "
+	    "FROM messages WHERE id = %" PRId64, msg);
+	return (int)admin_int(f, sql);
+}
+
+/*
+ * Two nodes: one disposes of a message (its last receiver popped it) while
+ * the other names it in a new link or event (an update, a postroute).
+ * Without a foreign key to messages (schema version 6), the disposal waits
+ * for the batch that linked the message and then keeps it, linked; a
+ * batch that names the message during a disposal waits for it and is
+ * refused, the message gone or a tombstone. No row is left naming a
+ * missing message either way.
+ */
+static void
+a_disposal_and_a_batch_naming_the_message(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*a = open_store(f);
+	struct disposer	 x;
+	pthread_t	 t;
+	int64_t		 rcv, mid, rcv2, mid2, msg, n;
+	enum ecs_err	 e;
+	int		 p[2];
+	char		 ch, sql[128];
+
+	rcv = participant(a, "rcv", &mid);
+	rcv2 = participant(a, "rcv2", &mid2);
+	assert_int_equal(pipe(p), 0);
+
+	/* The new link first: the disposal waits, then keeps the message. */
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_msg_insert(a, 1, 1, "text/plain", "x", 1, 1000,
+	    &msg), ECS_OK);
+	assert_int_equal(store_link_new(a, mid, msg, 1), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_link_add(a, mid2, msg, 1), ECS_OK);
+	assert_int_equal(store_msg_link_count(a, msg, &n), ECS_OK);
+	assert_int_equal(n, 2);
+	memset(&x, 0, sizeof(x));
+	x.x_fx = f;
+	x.x_mid = mid;
+	x.x_msg = msg;
+	x.x_pipe = p[1];
+	assert_int_equal(pthread_create(&t, NULL, pop_and_dispose, &x), 0);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+	usleep(400 * 1000);
+	assert_false(x.x_committed);
+	assert_int_equal(store_commit(a), ECS_OK);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(x.x_err, ECS_OK);
+	assert_int_equal(message_state(f, msg), 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM links WHERE "
+	    "message_id = %" PRId64, msg);
+	assert_int_equal(admin_int(f, sql), 1);
+	assert_int_equal(peek(a, rcv2, 1, 0), msg);
+	assert_int_equal(peek(a, rcv, 1, 0), 0);
+	assert_nothing_dangles(f);
+
+	/*
+	 * The disposal first, of a message with an event (a tombstone is
+	 * left): the link and the event that name it wait and are refused.
+	 */
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_msg_insert(a, 1, 1, "text/plain", "x", 1, 1000,
+	    &msg), ECS_OK);
+	assert_int_equal(store_link_new(a, mid, msg, 1), ECS_OK);
+	assert_int_equal(store_event_add_new(a, rcv, msg, EV_CREATED), ECS_OK);
+	assert_int_equal(store_commit(a), ECS_OK);
+	memset(&x, 0, sizeof(x));
+	x.x_fx = f;
+	x.x_mid = mid;
+	x.x_msg = msg;
+	x.x_pipe = p[1];
+	x.x_hold = 1;
+	assert_int_equal(pthread_create(&t, NULL, pop_and_dispose, &x), 0);
+	assert_int_equal(read(p[0], &ch, 1), 1);
+	assert_int_equal(store_begin(a), ECS_OK);
+	assert_int_equal(store_link_add(a, mid2, msg, 1), ECS_OK);
+	assert_false(x.x_committing);
+	e = store_msg_link_count(a, msg, &n);
+	assert_true(x.x_committing);
+	assert_int_equal(e, ECS_EEXIST);
+	assert_non_null(strstr(store_errmsg(a), "message_id"));
+	store_rollback(a);
+	assert_int_equal(store_begin(a), ECS_OK);
+	e = store_event_add(a, rcv2, msg, EV_UPDATED);
+	if (e == ECS_OK)
+		e = store_commit(a);
+	assert_int_equal(e, ECS_EEXIST);
+	store_rollback(a);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(x.x_err, ECS_OK);
+	assert_int_equal(message_state(f, msg), 2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE "
+	    "message_id = %" PRId64 " AND participant_id = %" PRId64, msg,
+	    rcv2);
+	assert_int_equal(admin_int(f, sql), 0);
+	assert_nothing_dangles(f);
+	close(p[0]);
+	close(p[1]);
+	store_close(a);
+}
+
 int
 main(void)
 {
@@ -1385,6 +1553,7 @@ main(void)
 		T(version_4_database_migrated),
 		T(deletions_remove_what_names_the_row),
 		T(a_deletion_and_a_batch_naming_the_row),
+		T(a_disposal_and_a_batch_naming_the_message),
 #undef T
 	};
 
