@@ -364,8 +364,8 @@ exec_naming(struct store *s, const char *plain, const char *checked, int n,
 
 /*
  * Before a disposal decides whether a message goes (msg_dispose_blind):
- * its row locked as a deletion locks it, once per batch. On PostgreSQL the
- * lock waits in the pipeline.
+ * its row locked as a deletion locks it, unless the batch just did
+ * (store_link_delete_last). On PostgreSQL the lock waits in the pipeline.
  */
 static enum ecs_err
 msg_lock(struct store *s, int64_t msg)
@@ -1459,8 +1459,8 @@ store_link_delete_last(struct store *s, int64_t mid, int64_t msg)
 {
 	enum ecs_err	 e;
 
-	if (!s->st_db->db_drv->d_blind_writes)
-		return store_link_delete(s, mid, msg);
+	if (s->st_db->db_drv->d_share_refs == NULL)
+		return store_link_delete(s, mid, msg);	/* keys: no lock */
 	/* The message locked in the same statement (msg_lock). */
 	if ((e = exec_i(s, "DELETE FROM links WHERE membership_id = ? AND "
 	    "message_id = (SELECT id FROM messages WHERE id = ? FOR UPDATE)",
