@@ -32,6 +32,9 @@ store_fail(struct ecs_error *err, enum ecs_err e)
 	if (e == ECS_EFULL || e == ECS_EBUSY)
 		return util_fail(err, e, "Storage unavailable, try again "
 		    "later");
+	/* A row it names deleted by a concurrent request (12.6): 409. */
+	if (e == ECS_EEXIST)
+		return util_fail(err, e, "Attempted to change a stale object");
 	return util_fail(err, e, "Internal storage error");
 }
 
