@@ -2,7 +2,8 @@
 # both nodes racing for one queue get every message exactly once, posted on
 # either node; a waiter on one node is woken by a post on the other; what
 # the admin API changes on one node is seen by the other, and a participant
-# deleted there leaves nothing naming it while the other posts to it.
+# deleted there leaves nothing naming it while the other posts to it, nor
+# a message popped there while the other re-addresses it.
 use strict;
 use warnings;
 use FindBin;
@@ -369,6 +370,77 @@ subtest 'a participant deleted on node A while node B posts to it' => sub {
 	    'B: other posts go on');
 	is($na->as('P2')->post('/sys/events/fifo?count=-1')->{status}, 200, 'events popped');
 	is($na->as('P2')->post("$X/fifo")->{body}, 'after', 'P2 got it');
+};
+
+# A message's receiver pops it on node A while its sender re-addresses it
+# on node B (PostgreSQL schema version 6, no foreign keys to messages): an
+# update that comes first gives the message to the new receiver as well,
+# one that comes after its disposal finds it gone, and no row is left
+# naming a message that is not there.
+subtest 'messages popped on node A while node B re-addresses them' => sub {
+	my $n = 30;
+	my $R = '/numlab/results';	# no postroute: a popped message goes
+	my ($p2, $p3) = ($na->mid(P2 => 'WUV'), $na->mid(P3 => 'public'));
+	my @ids = map { create_ok($na->as('P1'), $R, mids => [$p2],
+	    body => "readdress $_", ctype => 'text/plain', name => "message $_") } 1 .. $n;
+	my $done = "$tmp/readdress-done";
+	my $upd = child("$tmp/readdress-put", sub {
+		my ($fh) = @_;
+		my $c = $nb->as('P1')->fresh;
+		# From the newest: the pops come from the oldest, they meet.
+		for my $id (reverse @ids) {
+			my $r = $c->put("$R/$id", body => "readdressed $id",
+			    ctype => 'text/plain',
+			    headers => { 'X-EcsReceiverMemberships' => "$p2,$p3" });
+			print $fh "$id $r->{status}\n";
+		}
+		open(my $f, '>', $done) or die "$done: $!";
+		close $f;
+	});
+	my $pop = child("$tmp/readdress-pop", sub {
+		my ($fh) = @_;
+		pop_until_done($na->as('P2')->fresh, $R, $done, $fh, 60);
+	});
+	waitpid($upd, 0);
+	is($?, 0, 'B: the updates finished');
+	waitpid($pop, 0);
+	is($?, 0, 'A: the pops finished');
+	my (%put, %st);
+	for (lines_of("$tmp/readdress-put")) {
+		my ($id, $status) = split;
+		$put{$id} = $status;
+		$st{$status}++;
+	}
+	note('updates: ' . join(', ', map { "$_: $st{$_}" } sort keys %st));
+	is(scalar(keys %put), $n, 'every message was updated once');
+	is_deeply([grep { !/^(200|404|409|503)$/ } sort keys %st], [],
+	    'each update was made, or found the message gone (or 503)');
+	my %got;
+	for (lines_of("$tmp/readdress-pop")) {
+		/^popped readdress(?:ed (\d+)| (\d+))$/ or next;
+		$got{ defined $1 ? $1 : $ids[$2 - 1] }++;
+	}
+	is_deeply([sort { $a <=> $b } keys %got], [sort { $a <=> $b } @ids],
+	    'A: the old receiver got every message');
+	is_deeply([grep { $got{$_} != 1 } keys %got], [], 'each once');
+	my (@p3, $r);
+	while (($r = $na->as('P3')->post("$R/fifo"))->{status} == 200 &&
+	    length $r->{body}) {
+		push @p3, $1 if $r->{body} =~ /^readdressed (\d+)$/;
+	}
+	is_deeply([sort { $a <=> $b } @p3],
+	    [sort { $a <=> $b } grep { $put{$_} == 200 } @ids],
+	    'the new receiver got the messages whose update was made, once each');
+	is(Ecsd::pg_psql($na->pg_db, 'SELECT ' .
+	    '(SELECT count(*) FROM links l WHERE NOT EXISTS ' .
+	    '(SELECT 1 FROM messages m WHERE m.id = l.message_id)) + ' .
+	    '(SELECT count(*) FROM events e WHERE NOT EXISTS ' .
+	    '(SELECT 1 FROM messages m WHERE m.id = e.message_id))'), "0\n",
+	    'no link or event names a message that is not there');
+	for my $p (qw(P2 P3)) {
+		is($na->as($p)->post('/sys/events/fifo?count=-1')->{status}, 200,
+		    "$p: events popped");
+	}
 };
 
 # ---------------------------------------------------------------- lost connections
