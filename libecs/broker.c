@@ -744,20 +744,22 @@ delete_as_receiver(struct store *s, const struct ecs_resource *r,
     int64_t pid, int64_t id, const struct ecs_linkv *lv, int64_t others)
 {
 	size_t		 i;
-	int		 left;
+	int		 left = -1, last;
 	enum ecs_err	 e = ECS_OK;
 
+	if (lv != NULL && others >= 0)
+		left = others > 0;
+	/* A last link known as such goes with the disposal's lock. */
+	last = left == 0 && !r->r_postroute;
 	if (lv == NULL)
 		e = store_links_delete_pid(s, id, pid);
 	for (i = 0; lv != NULL && e == ECS_OK && i < lv->lv_n; i++)
-		e = i + 1 == lv->lv_n && others == 0 && !r->r_postroute ?
+		e = last && i + 1 == lv->lv_n ?
 		    store_link_delete_last(s, lv->lv_v[i].l_mid, id) :
 		    store_link_delete(s, lv->lv_v[i].l_mid, id);
 	if (e != ECS_OK)
 		return e;
-	if (lv != NULL && others >= 0)
-		left = others > 0;
-	else if ((e = store_msg_has_links(s, id, &left)) != ECS_OK)
+	if (left < 0 && (e = store_msg_has_links(s, id, &left)) != ECS_OK)
 		return e;
 	if (!left && !r->r_postroute)
 		return store_msg_dispose(s, id, is_auths(r));

@@ -351,6 +351,21 @@ exec_naming(struct store *s, const char *plain, const char *checked, int n,
 }
 
 /*
+ * The statement of exec_naming for one that binds more than numbers, in *q.
+ */
+static enum ecs_err
+st_naming(struct store *s, const char *plain, const char *checked,
+    struct dbst **q)
+{
+	enum ecs_err	 e;
+
+	if ((e = refs_share(s)) != ECS_OK)
+		return e;
+	return (*q = st(s, REFS(s, plain, checked))) != NULL ? ECS_OK :
+	    ECS_ESTORE;
+}
+
+/*
  * An older message that a checked insert names (schema version 6 on
  * PostgreSQL, no foreign keys to messages): read in the statement and
  * locked against its deletion as a key check would lock it, or NULL when
@@ -1123,17 +1138,15 @@ store_msg_insert(struct store *s, int64_t resource, int64_t sender,
 	struct dbst	*q;
 	enum ecs_err	 e;
 
-	if ((e = refs_share(s)) != ECS_OK)
-		return e;
-	if ((q = st(s, REFS(s, "INSERT INTO messages (resource_id, sender_id, "
+	if ((e = st_naming(s, "INSERT INTO messages (resource_id, sender_id, "
 	    "content_type, body, created_at, updated_at) "
 	    "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
 	    "INSERT INTO messages (resource_id, sender_id, "
 	    "content_type, body, created_at, updated_at) "
 	    "VALUES ((SELECT id FROM resources WHERE id = ?), "
 	    "(SELECT id FROM participants WHERE id = ?), ?, ?, ?, ?) "
-	    "RETURNING id"))) == NULL)
-		return ECS_ESTORE;
+	    "RETURNING id", &q)) != ECS_OK)
+		return e;
 	bind_i(q, 1, resource);
 	bind_i(q, 2, sender);
 	bind_text(q, 3, ctype);
@@ -1870,15 +1883,13 @@ store_auth_put(struct store *s, int64_t msg, const char *hash, time_t eov)
 	struct dbst	*q;
 	enum ecs_err	 e;
 
-	if ((e = refs_share(s)) != ECS_OK)
-		return e;
-	if ((q = st(s, REFS(s, "INSERT INTO auths (message_id, hash, eov) "
+	if ((e = st_naming(s, "INSERT INTO auths (message_id, hash, eov) "
 	    "VALUES (?, ?, ?) ON CONFLICT (message_id) DO UPDATE SET "
 	    "hash = excluded.hash, eov = excluded.eov",
 	    "INSERT INTO auths (message_id, hash, eov) "
 	    "VALUES (" NAMED_MSG ", ?, ?) ON CONFLICT (message_id) DO UPDATE "
-	    "SET hash = excluded.hash, eov = excluded.eov"))) == NULL)
-		return ECS_ESTORE;
+	    "SET hash = excluded.hash, eov = excluded.eov", &q)) != ECS_OK)
+		return e;
 	bind_i(q, 1, msg);
 	bind_text(q, 2, hash);
 	bind_i(q, 3, eov);
