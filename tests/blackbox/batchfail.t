@@ -6,7 +6,9 @@
 #
 # The failures come from triggers added to the database under the daemon:
 # an insert of a link to a message whose body is "poison" fails, and so
-# does the removal of a link to a message whose body is "stuck".
+# does the removal of a link to a message whose body is "stuck". A link
+# to a message whose body is "stale" is refused as a constraint refuses
+# it, as when a concurrent request deleted what it names: 409.
 use strict;
 use warnings;
 use Test::More;
@@ -171,6 +173,44 @@ $pop = $p2->post("$X/fifo");
 is($pop->{status}, 200, 'once the removal works again, the pop works');
 is($pop->{body}, 'stuck', 'and the message was not lost');
 is_deeply(drain(), {}, 'the queue is empty after it');
+
+# ---------------------------------------------------------------- 409
+
+# An update whose new link a constraint refuses, as when a concurrent
+# request deleted what it names (12.6): 409 with a short text, and the
+# message as it was.
+my $stale = $p1->post($X, body => 'stale', ctype => 'text/plain', headers => \%to);
+is($stale->{status}, 201, 'a message to update');
+(my $sid = $stale->{headers}{location} // '') =~ s{.*/}{};
+like($sid, qr/^\d+$/, 'its id');
+if ($PG) {
+	sql(q{
+CREATE FUNCTION batchfail_stale() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT convert_from(body, 'UTF8') FROM messages
+	    WHERE id = NEW.message_id) = 'stale' THEN
+		RAISE EXCEPTION 'stale by batchfail.t'
+		    USING ERRCODE = 'foreign_key_violation';
+	END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER batchfail_stale BEFORE INSERT ON links
+    FOR EACH ROW EXECUTE FUNCTION batchfail_stale();
+});
+} else {
+	sql(q{
+CREATE TRIGGER batchfail_stale BEFORE INSERT ON links
+WHEN (SELECT CAST(body AS TEXT) FROM messages WHERE id = NEW.message_id) = 'stale'
+BEGIN SELECT RAISE(ABORT, 'stale by batchfail.t'); END;
+});
+}
+my $u = $p1->put("$X/$sid", body => 'changed', ctype => 'text/plain', headers => \%to);
+is($u->{status}, 409, 'an update whose link is refused: 409');
+is($u->{body}, "Attempted to change a stale object\n", 'with a short text');
+sql($PG ? 'DROP TRIGGER batchfail_stale ON links; DROP FUNCTION batchfail_stale()'
+    : 'DROP TRIGGER batchfail_stale;');
+is($p1->get("$X/$sid")->{body}, 'stale', 'the message is as it was');
+is_deeply(drain(), { stale => 1 }, 'and still in the queue once');
 
 ok($d->loggrep(qr/batch is rolled back|commit failed/), 'the daemon says why the batch went');
 $d->stop_ok;
