@@ -124,6 +124,8 @@ static const struct conf_entry conf_table[] = {
 	{ "postgresql_timeout", CONF_INT, 1, 3600, "30", OFF(c_pg_timeout),
 	  "Seconds to wait for PostgreSQL to answer; then 503, reconnect.",
 	  NULL },
+	{ "postgresql_vacuum", CONF_INT, 0, 1, "1", OFF(c_pg_vacuum),
+	  "1: vacuum the queue tables after every 1000 rows popped.", NULL },
 	{ "sync", CONF_STR, 0, 0, "full", OFF(c_sync),
 	  "full (durable) or normal.", check_sync },
 	{ "trusted_proxies", CONF_STR, 0, 0, "127.0.0.1, ::1", OFF(c_trusted),

@@ -400,8 +400,12 @@ main(int argc, char *argv[])
 		log_warnx("cannot set up authentication");
 		goto out;
 	}
-	if (store_checkpointer_start(env.e_store, target) != ECS_OK)
-		log_warnx("no checkpoint thread: commits checkpoint themselves");
+	/* With postgresql_vacuum = 0, vacuums are the operator's. */
+	if ((!pg || env.e_conf.c_pg_vacuum) &&
+	    store_background_start(env.e_store, target) != ECS_OK)
+		log_warnx(pg ? "no vacuum thread: the tables are left to "
+		    "autovacuum" : "no checkpoint thread: commits checkpoint "
+		    "themselves");
 	/*
 	 * epoll's changelist folds the enable/disable pairs evhttp makes for
 	 * every request into one epoll_ctl at the next dispatch (ecsd never

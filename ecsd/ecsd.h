@@ -76,6 +76,7 @@ struct conf {
 	int64_t		 c_max_waiters;
 	int64_t		 c_workers;
 	int64_t		 c_pg_timeout;
+	int64_t		 c_pg_vacuum;
 	char		*c_log_level;
 	char		*c_listen_tls;
 	char		*c_tls_cert;

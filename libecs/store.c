@@ -545,7 +545,7 @@ store_backend(struct store *s)
 }
 
 enum ecs_err
-store_checkpointer_start(struct store *s, const char *target)
+store_background_start(struct store *s, const char *target)
 {
 	const struct db_driver	*drv = s->st_db->db_drv;
 	const char		*rest;

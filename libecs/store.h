@@ -123,10 +123,11 @@ void		 store_close(struct store *);
 /* The driver's name: "sqlite" or "postgresql". */
 const char	*store_backend(struct store *);
 /*
- * Start the backend's helper thread, if it has one (SQLite: WAL
- * checkpoints move off the caller's thread); target as for store_open.
+ * Start the backend's helper thread, if it has one; target as for
+ * store_open. SQLite: WAL checkpoints move off the caller's thread.
+ * PostgreSQL: the tables that pops churn are vacuumed after enough pops.
  */
-enum ecs_err	 store_checkpointer_start(struct store *, const char *target);
+enum ecs_err	 store_background_start(struct store *, const char *target);
 const char	*store_errmsg(struct store *);
 /*
  * Several nodes on one database (PostgreSQL): a descriptor that becomes

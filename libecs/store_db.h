@@ -121,7 +121,7 @@ struct db_driver {
 	/*
 	 * Optional (NULL when the backend has none).
 	 * d_background: start the backend's own helper thread (SQLite: the
-	 * WAL checkpointer); it stops in d_close.
+	 * WAL checkpointer; PostgreSQL: vacuums); it stops in d_close.
 	 * d_notify: queue a notification that other nodes receive when the
 	 * current transaction commits (channel "ecs_events" with a payload
 	 * of participant ids, "ecs_gen" when cached lookups went stale).

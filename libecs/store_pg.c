@@ -19,12 +19,16 @@
  * The connection LISTENs on ecs_events and ecs_gen; d_notify queues a
  * pg_notify in the current transaction, which other nodes read through
  * d_notify_fd and d_notify_read when it commits.
+ *
+ * d_background starts the vacuum helper, a thread with a connection of its
+ * own (see "vacuums" below).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +107,8 @@ enum pg_kind {
 
 #define PG_PIPE_MAX	64	/* then read the results anyway */
 
+struct pg_vac;
+
 struct pg_db {
 	struct db	 pd_db;		/* first: the driver */
 	PGconn		*pd_conn;
@@ -128,6 +134,8 @@ struct pg_db {
 	int		 pd_broken;	/* connect again, as if it was lost */
 	int		 pd_timeout;	/* seconds to wait for an answer; 0 ever */
 	int		 pd_timedout;	/* the last wait ran out (pd_broken) */
+	struct pg_vac	*pd_vac;	/* the vacuum helper, or NULL */
+	int64_t		 pd_churn;	/* rows deleted or updated since */
 };
 
 struct pg_st {
@@ -354,9 +362,13 @@ pg_count(struct pg_db *pd, PGresult *res)
 {
 	const char	*cmd = PQcmdStatus(res);
 
-	if (strncmp(cmd, "INSERT", 6) == 0 || strncmp(cmd, "UPDATE", 6) == 0 ||
-	    strncmp(cmd, "DELETE", 6) == 0 || strncmp(cmd, "MERGE", 5) == 0)
+	if (strncmp(cmd, "INSERT", 6) == 0 || strncmp(cmd, "MERGE", 5) == 0)
 		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
+	else if (strncmp(cmd, "UPDATE", 6) == 0 ||
+	    strncmp(cmd, "DELETE", 6) == 0) {
+		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
+		pd->pd_churn += pd->pd_changes;	/* dead rows, for vacuums */
+	}
 }
 
 /* --- the pipeline --------------------------------------------------------- */
@@ -785,6 +797,249 @@ fail:
 	return e;
 }
 
+/* --- vacuums -------------------------------------------------------------- */
+
+/*
+ * A pop deletes its queue's head link, and often its message or the
+ * message's tombstone; PostgreSQL keeps each dead row, and its index
+ * entries, until a vacuum. The entries of what was popped lie at the head
+ * of the queue's index, where every later pop starts: after 5,000 pops
+ * the next one read 27 pages of links_queue to find its head, where 3
+ * would do, and a queue popped thousands of times a second slows down as
+ * it goes (BENCHMARKS.md, "Vacuums by the node"). Autovacuum looks at a
+ * database once a minute by default (autovacuum_naptime): far too rare.
+ *
+ * So a node vacuums the tables its pops churn: a thread with a connection
+ * of its own runs VACUUM once the node deleted or updated PG_VAC_ROWS rows
+ * since the last one, at most once per PG_VAC_MS and at most a
+ * 1/PG_VAC_SHARE of the time (a vacuum that took 300 ms holds the next
+ * one back 3 s). SKIP_LOCKED skips a table that another node is
+ * vacuuming. INDEX_CLEANUP ON: since version 14 a vacuum leaves the index
+ * entries alone when few of the table's pages have dead rows, which is
+ * the case of a long queue popped at its head, and those entries are the
+ * ones to go. statement_timeout bounds a vacuum that a stopping node does
+ * not manage to cancel.
+ */
+#define PG_VAC_ROWS	1000
+#define PG_VAC_MS	1000
+#define PG_VAC_SHARE	10
+#define PG_VAC_TABLES	"links", "events", "messages", "community_messages"
+
+struct pg_vac {
+	pthread_t	 pv_thread;
+	pthread_mutex_t	 pv_lock;
+	pthread_cond_t	 pv_cond;	/* on CLOCK_MONOTONIC */
+	int		 pv_stop;	/* pv_lock */
+	int		 pv_want;	/* pv_lock */
+	PGcancel	*pv_cancel;	/* pv_lock */
+	char		*pv_dsn;
+	PGconn		*pv_conn;	/* the thread's */
+};
+
+static void	pg_notice(void *, const char *);
+static void	pg_vac_disconnect(struct pg_vac *);
+
+/* The thread's connection, made when there is none: 0, or -1. */
+static int
+pg_vac_connect(struct pg_vac *pv)
+{
+	const char	*keys[] = { "connect_timeout", "dbname",
+			    "fallback_application_name", NULL };
+	const char	*values[] = { "10", pv->pv_dsn, "ecsd vacuum", NULL };
+	PGresult	*r;
+	PGcancel	*cancel;
+
+	if (pv->pv_conn != NULL && PQstatus(pv->pv_conn) == CONNECTION_OK)
+		return 0;
+	if (pv->pv_conn != NULL)
+		pg_vac_disconnect(pv);
+	if ((pv->pv_conn = PQconnectdbParams(keys, values, 1)) == NULL)
+		return -1;
+	if (PQstatus(pv->pv_conn) != CONNECTION_OK)
+		goto fail;
+	/* "skipping vacuum of ..." and the like would go to stderr. */
+	PQsetNoticeProcessor(pv->pv_conn, pg_notice, NULL);
+	r = PQexec(pv->pv_conn, "SET statement_timeout = '60s'");
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		goto fail;
+	}
+	PQclear(r);
+	cancel = PQgetCancel(pv->pv_conn);
+	pthread_mutex_lock(&pv->pv_lock);
+	pv->pv_cancel = cancel;
+	pthread_mutex_unlock(&pv->pv_lock);
+	return 0;
+fail:
+	PQfinish(pv->pv_conn);
+	pv->pv_conn = NULL;
+	return -1;
+}
+
+static void
+pg_vac_disconnect(struct pg_vac *pv)
+{
+	pthread_mutex_lock(&pv->pv_lock);
+	PQfreeCancel(pv->pv_cancel);
+	pv->pv_cancel = NULL;
+	pthread_mutex_unlock(&pv->pv_lock);
+	PQfinish(pv->pv_conn);
+	pv->pv_conn = NULL;
+}
+
+/*
+ * One round of vacuums; a failure drops the connection for the next.
+ * From version 12 one command for all the tables (each is vacuumed on its
+ * own), before that one command per table, without options.
+ */
+static void
+pg_vac_run(struct pg_vac *pv)
+{
+	static const char *const tables[] = { PG_VAC_TABLES };
+	char		 sql[200];
+	size_t		 i, n = 0;
+	int		 one, ok = 1;
+	PGresult	*r;
+
+	if (pg_vac_connect(pv) != 0)
+		return;
+	one = PQserverVersion(pv->pv_conn) >= 120000;
+	for (i = 0; ok && i < sizeof(tables) / sizeof(tables[0]); i++) {
+		if (one)
+			n += (size_t)snprintf(sql + n, sizeof(sql) - n, "%s%s",
+			    i == 0 ? "VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON) " :
+			    ", ", tables[i]);
+		else
+			snprintf(sql, sizeof(sql), "VACUUM %s", tables[i]);
+		if (one && i + 1 < sizeof(tables) / sizeof(tables[0]))
+			continue;
+		r = PQexec(pv->pv_conn, sql);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	if (!ok)
+		pg_vac_disconnect(pv);
+}
+
+static int64_t
+pg_vac_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *
+pg_vac_main(void *arg)
+{
+	struct pg_vac	*pv = arg;
+	struct timespec	 ts;
+	int64_t		 next = 0, start, gap;
+
+	pthread_mutex_lock(&pv->pv_lock);
+	for (;;) {
+		while (!pv->pv_stop && !pv->pv_want)
+			pthread_cond_wait(&pv->pv_cond, &pv->pv_lock);
+		ts.tv_sec = next / 1000;
+		ts.tv_nsec = (long)(next % 1000) * 1000000L;
+		while (!pv->pv_stop && pthread_cond_timedwait(&pv->pv_cond,
+		    &pv->pv_lock, &ts) != ETIMEDOUT)
+			;
+		if (pv->pv_stop)
+			break;
+		pv->pv_want = 0;
+		pthread_mutex_unlock(&pv->pv_lock);
+		start = pg_vac_ms();
+		pg_vac_run(pv);
+		gap = (pg_vac_ms() - start) * PG_VAC_SHARE;
+		next = start + (gap > PG_VAC_MS ? gap : PG_VAC_MS);
+		pthread_mutex_lock(&pv->pv_lock);
+	}
+	pthread_mutex_unlock(&pv->pv_lock);
+	if (pv->pv_conn != NULL)
+		pg_vac_disconnect(pv);
+	return NULL;
+}
+
+/* After enough churn, ask for a vacuum (the thread decides when). */
+static void
+pg_vac_poke(struct pg_db *pd)
+{
+	struct pg_vac	*pv = pd->pd_vac;
+
+	if (pv == NULL || pd->pd_churn < PG_VAC_ROWS)
+		return;
+	pd->pd_churn = 0;
+	pthread_mutex_lock(&pv->pv_lock);
+	pv->pv_want = 1;
+	pthread_cond_signal(&pv->pv_cond);
+	pthread_mutex_unlock(&pv->pv_lock);
+}
+
+static void
+pg_vac_stop(struct pg_db *pd)
+{
+	struct pg_vac	*pv = pd->pd_vac;
+	char		 buf[256];
+
+	if (pv == NULL)
+		return;
+	pthread_mutex_lock(&pv->pv_lock);
+	pv->pv_stop = 1;
+	/* A vacuum under way ends with an error at once. */
+	if (pv->pv_cancel != NULL)
+		(void)PQcancel(pv->pv_cancel, buf, sizeof(buf));
+	pthread_cond_signal(&pv->pv_cond);
+	pthread_mutex_unlock(&pv->pv_lock);
+	pthread_join(pv->pv_thread, NULL);
+	pthread_cond_destroy(&pv->pv_cond);
+	pthread_mutex_destroy(&pv->pv_lock);
+	free(pv->pv_dsn);
+	free(pv);
+	pd->pd_vac = NULL;
+}
+
+static enum ecs_err
+pg_background(struct db *db, const char *target)
+{
+	struct pg_db		*pd = (struct pg_db *)db;
+	struct pg_vac		*pv;
+	pthread_condattr_t	 ca;
+	int			 rc;
+
+	if (pd->pd_vac != NULL)
+		return ECS_OK;
+	if ((pv = calloc(1, sizeof(*pv))) == NULL)
+		return ECS_ENOMEM;
+	if ((pv->pv_dsn = strdup(target)) == NULL) {
+		free(pv);
+		return ECS_ENOMEM;
+	}
+	if (pthread_mutex_init(&pv->pv_lock, NULL) != 0)
+		goto fail;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail_lock;
+	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(&pv->pv_cond, &ca);
+	pthread_condattr_destroy(&ca);
+	if (rc != 0)
+		goto fail_lock;
+	if (pthread_create(&pv->pv_thread, NULL, pg_vac_main, pv) != 0) {
+		pthread_cond_destroy(&pv->pv_cond);
+		goto fail_lock;
+	}
+	pd->pd_vac = pv;
+	return ECS_OK;
+fail_lock:
+	pthread_mutex_destroy(&pv->pv_lock);
+fail:
+	free(pv->pv_dsn);
+	free(pv);
+	return ECS_ESTORE;
+}
+
 static enum ecs_err
 pg_open(const char *target, int durable, struct db **out,
     struct ecs_error *err)
@@ -848,6 +1103,7 @@ pg_close(struct db *db)
 
 	if (pd == NULL)
 		return;
+	pg_vac_stop(pd);
 	PQfinish(pd->pd_conn);
 	free(pd->pd_dealloc);
 	free(pd);
@@ -911,6 +1167,7 @@ pg_begin(struct db *db)
 
 	if ((e = pg_enter(pd)) != ECS_OK)
 		return e;
+	pg_vac_poke(pd);
 	/* A new transaction: nothing of the last one holds. */
 	pd->pd_doomed = 0;
 	pd->pd_pend_err = ECS_OK;
@@ -1873,7 +2130,7 @@ const struct db_driver db_postgresql = {
 	.d_errmsg = pg_errmsg,
 	.d_in_tx = pg_in_tx,
 	.d_integrity_check = pg_integrity_check,
-	.d_background = NULL,
+	.d_background = pg_background,
 	.d_notify = pg_notify,
 	.d_notify_fd = pg_notify_fd,
 	.d_notify_read = pg_notify_read,

@@ -1544,6 +1544,61 @@ a_disposal_and_a_batch_naming_the_message(void **state)
 	store_close(a);
 }
 
+/* n messages linked to mid, then popped in one batch. */
+static void
+churn(struct store *s, int64_t mid, int n)
+{
+	int64_t	*ids;
+	int	 i;
+
+	assert_non_null(ids = calloc((size_t)n, sizeof(*ids)));
+	messages(s, 1, mid, n, ids);
+	assert_int_equal(store_begin(s), ECS_OK);
+	for (i = 0; i < n; i++)
+		assert_int_equal(store_link_delete(s, mid, ids[i]), ECS_OK);
+	assert_int_equal(store_commit(s), ECS_OK);
+	free(ids);
+}
+
+#define LINKS_STAT(col) "SELECT " col " FROM pg_stat_user_tables " \
+			"WHERE relname = 'links'"
+
+/*
+ * The vacuum helper: a node that popped 1,000 rows vacuums the tables
+ * (vacuum_count of links moves, and none of the popped links is left
+ * dead); fewer leave them to autovacuum. The request goes with the next
+ * batch's begin.
+ */
+static void
+pops_vacuum_the_queue_tables(void **state)
+{
+	struct fx	*f = *state;
+	struct store	*s = open_store(f);
+	int64_t		 mid, before;
+	double		 t;
+
+	participant(s, "rcv", &mid);
+	assert_int_equal(store_background_start(s, f->f_target), ECS_OK);
+	before = admin_int(f, LINKS_STAT("vacuum_count"));
+
+	churn(s, mid, 600);		/* 600 links deleted */
+	assert_int_equal(store_begin(s), ECS_OK);
+	store_rollback(s);
+	usleep(1500 * 1000);
+	assert_int_equal(admin_int(f, LINKS_STAT("vacuum_count")), before);
+
+	churn(s, mid, 600);		/* 1,200 */
+	assert_int_equal(store_begin(s), ECS_OK);
+	store_rollback(s);
+	for (t = now(); now() - t < 15; usleep(100 * 1000))
+		if (admin_int(f, LINKS_STAT("vacuum_count")) > before)
+			break;
+	assert_true(admin_int(f, LINKS_STAT("vacuum_count")) > before);
+	assert_int_equal(admin_int(f, LINKS_STAT("n_dead_tup")), 0);
+	/* Stopping the thread with the store. */
+	store_close(s);
+}
+
 int
 main(void)
 {
@@ -1570,6 +1625,7 @@ main(void)
 		T(deletions_remove_what_names_the_row),
 		T(a_deletion_and_a_batch_naming_the_row),
 		T(a_disposal_and_a_batch_naming_the_message),
+		T(pops_vacuum_the_queue_tables),
 #undef T
 	};
 
