@@ -1564,7 +1564,7 @@ churn(struct store *s, int64_t mid, int n)
 			"WHERE relname = 'links'"
 
 /*
- * The vacuum helper: a node that popped 1,000 rows vacuums the tables
+ * The vacuum helper: a node that deleted 10,000 rows vacuums the tables
  * (vacuum_count of links moves, and none of the popped links is left
  * dead); fewer leave them to autovacuum. The request goes with the next
  * batch's begin.
@@ -1581,13 +1581,13 @@ pops_vacuum_the_queue_tables(void **state)
 	assert_int_equal(store_background_start(s, f->f_target), ECS_OK);
 	before = admin_int(f, LINKS_STAT("vacuum_count"));
 
-	churn(s, mid, 600);		/* 600 links deleted */
+	churn(s, mid, 6000);		/* 6,000 links deleted */
 	assert_int_equal(store_begin(s), ECS_OK);
 	store_rollback(s);
 	usleep(1500 * 1000);
 	assert_int_equal(admin_int(f, LINKS_STAT("vacuum_count")), before);
 
-	churn(s, mid, 600);		/* 1,200 */
+	churn(s, mid, 6000);		/* 12,000 */
 	assert_int_equal(store_begin(s), ECS_OK);
 	store_rollback(s);
 	for (t = now(); now() - t < 15; usleep(100 * 1000))
