@@ -26,7 +26,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libpq-fe.h>
 
@@ -820,73 +823,164 @@ fail:
  * vacuuming. INDEX_CLEANUP ON for links and events: since version 14 a
  * vacuum leaves the index entries alone when few of the table's pages
  * have dead rows, which is the case of a long queue popped at its head,
- * and those entries are the ones to go. statement_timeout bounds a
- * vacuum that a stopping node does not manage to cancel.
+ * and those entries are the ones to go.
+ *
+ * The thread never blocks on the server: it connects and runs its
+ * commands without blocking, and waits in poll() on the connection and on
+ * a pipe that wakes it when there is something to do or it is to stop. A
+ * stopping node so never waits for a vacuum, nor for a server that does
+ * not answer; a vacuum under way is left to finish on the server (and
+ * statement_timeout bounds it).
  */
 #define PG_VAC_ROWS	10000
 #define PG_VAC_MS	1000
 #define PG_VAC_SHARE	10
+#define PG_VAC_CONNECT	10000	/* ms */
 
 struct pg_vac {
 	pthread_t	 pv_thread;
 	pthread_mutex_t	 pv_lock;
-	pthread_cond_t	 pv_cond;	/* on CLOCK_MONOTONIC */
 	int		 pv_stop;	/* pv_lock */
 	int		 pv_want;	/* pv_lock */
-	PGcancel	*pv_cancel;	/* pv_lock */
+	int		 pv_wake[2];	/* a byte: look at the flags */
 	char		*pv_dsn;
 	PGconn		*pv_conn;	/* the thread's */
 };
 
 static void	pg_notice(void *, const char *);
-static void	pg_vac_disconnect(struct pg_vac *);
 
-/* The thread's connection, made when there is none: 0, or -1. */
-static int
-pg_vac_connect(struct pg_vac *pv)
+static int64_t
+pg_vac_ms(void)
 {
-	const char	*keys[] = { "connect_timeout", "dbname",
-			    "fallback_application_name", NULL };
-	const char	*values[] = { "10", pv->pv_dsn, "ecsd vacuum", NULL };
-	PGresult	*r;
-	PGcancel	*cancel;
+	struct timespec	 ts;
 
-	if (pv->pv_conn != NULL && PQstatus(pv->pv_conn) == CONNECTION_OK)
-		return 0;
-	if (pv->pv_conn != NULL)
-		pg_vac_disconnect(pv);
-	if ((pv->pv_conn = PQconnectdbParams(keys, values, 1)) == NULL)
-		return -1;
-	if (PQstatus(pv->pv_conn) != CONNECTION_OK)
-		goto fail;
-	/* "skipping vacuum of ..." and the like would go to stderr. */
-	PQsetNoticeProcessor(pv->pv_conn, pg_notice, NULL);
-	r = PQexec(pv->pv_conn, "SET statement_timeout = '60s'");
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		PQclear(r);
-		goto fail;
-	}
-	PQclear(r);
-	cancel = PQgetCancel(pv->pv_conn);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+pg_vac_flags(struct pg_vac *pv, int *stop, int *want)
+{
+	char	 buf[64];
+
+	while (read(pv->pv_wake[0], buf, sizeof(buf)) > 0)
+		;
 	pthread_mutex_lock(&pv->pv_lock);
-	pv->pv_cancel = cancel;
+	*stop = pv->pv_stop;
+	if (want != NULL)
+		*want = pv->pv_want;
 	pthread_mutex_unlock(&pv->pv_lock);
-	return 0;
-fail:
-	PQfinish(pv->pv_conn);
-	pv->pv_conn = NULL;
-	return -1;
+}
+
+/*
+ * Wait for fd to be ready for events, until deadline (-1: none): 1 ready,
+ * 0 the deadline passed, -1 the thread is to stop. With fd -1, for a byte
+ * on the pipe (0) or the deadline.
+ */
+static int
+pg_vac_wait(struct pg_vac *pv, int fd, short events, int64_t deadline)
+{
+	struct pollfd	 p[2];
+	int64_t		 left;
+	int		 stop, n;
+
+	for (;;) {
+		pg_vac_flags(pv, &stop, NULL);
+		if (stop)
+			return -1;
+		left = deadline < 0 ? -1 : deadline - pg_vac_ms();
+		if (deadline >= 0 && left <= 0)
+			return 0;
+		p[0].fd = pv->pv_wake[0];
+		p[0].events = POLLIN;
+		p[1].fd = fd;
+		p[1].events = events;
+		p[0].revents = p[1].revents = 0;
+		n = poll(p, fd >= 0 ? 2 : 1, left > INT_MAX ? INT_MAX :
+		    (int)left);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n > 0 && fd < 0)
+			return 0;
+		if (n > 0 && p[1].revents != 0)
+			return 1;
+	}
 }
 
 static void
 pg_vac_disconnect(struct pg_vac *pv)
 {
-	pthread_mutex_lock(&pv->pv_lock);
-	PQfreeCancel(pv->pv_cancel);
-	pv->pv_cancel = NULL;
-	pthread_mutex_unlock(&pv->pv_lock);
 	PQfinish(pv->pv_conn);
 	pv->pv_conn = NULL;
+}
+
+/* The thread's connection, made when there is none: 0, or -1. */
+static int
+pg_vac_connect(struct pg_vac *pv)
+{
+	const char		*keys[] = { "dbname",
+				    "fallback_application_name", NULL };
+	const char		*values[] = { pv->pv_dsn, "ecsd vacuum",
+				    NULL };
+	int64_t			 deadline = pg_vac_ms() + PG_VAC_CONNECT;
+	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+	if (pv->pv_conn != NULL && PQstatus(pv->pv_conn) == CONNECTION_OK)
+		return 0;
+	if (pv->pv_conn != NULL)
+		pg_vac_disconnect(pv);
+	if ((pv->pv_conn = PQconnectStartParams(keys, values, 1)) == NULL)
+		return -1;
+	while (PQstatus(pv->pv_conn) != CONNECTION_BAD &&
+	    st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+		if (pg_vac_wait(pv, PQsocket(pv->pv_conn),
+		    st == PGRES_POLLING_READING ? POLLIN : POLLOUT,
+		    deadline) != 1)
+			break;
+		st = PQconnectPoll(pv->pv_conn);
+	}
+	if (st != PGRES_POLLING_OK ||
+	    PQstatus(pv->pv_conn) != CONNECTION_OK ||
+	    PQsetnonblocking(pv->pv_conn, 1) != 0) {
+		pg_vac_disconnect(pv);
+		return -1;
+	}
+	/* "skipping vacuum of ..." and the like would go to stderr. */
+	PQsetNoticeProcessor(pv->pv_conn, pg_notice, NULL);
+	return 0;
+}
+
+/*
+ * Run sql and read its results: 0 when it succeeded, -1 when it failed
+ * or the thread is to stop.
+ */
+static int
+pg_vac_command(struct pg_vac *pv, const char *sql)
+{
+	PGconn		*c = pv->pv_conn;
+	PGresult	*r;
+	int		 ok = 1, w;
+
+	if (PQsendQuery(c, sql) != 1)
+		return -1;
+	while ((w = PQflush(c)) == 1)
+		if (pg_vac_wait(pv, PQsocket(c), POLLOUT, -1) != 1)
+			return -1;
+	if (w != 0)
+		return -1;
+	for (;;) {
+		while (PQisBusy(c)) {
+			if (pg_vac_wait(pv, PQsocket(c), POLLIN, -1) != 1 ||
+			    PQconsumeInput(c) != 1)
+				return -1;
+		}
+		if ((r = PQgetResult(c)) == NULL)
+			break;
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			ok = 0;
+		PQclear(r);
+	}
+	return ok ? 0 : -1;
 }
 
 /*
@@ -902,148 +996,142 @@ static void
 pg_vac_run(struct pg_vac *pv)
 {
 	static const char *const sql[] = {
+		"SET statement_timeout = '60s'",
 		"VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) "
 		    "links, events",
 		"VACUUM (SKIP_LOCKED, TRUNCATE false) messages, "
 		    "community_messages",
 		NULL
 	}, *const sql_old[] = {
+		"SET statement_timeout = '60s'",
 		"VACUUM links", "VACUUM events", "VACUUM messages",
 		"VACUUM community_messages", NULL
 	};
 	const char *const *v;
-	PGresult	*r;
-	int		 ok = 1;
 
 	if (pg_vac_connect(pv) != 0)
 		return;
 	v = PQserverVersion(pv->pv_conn) >= 120000 ? sql : sql_old;
-	for (; ok && *v != NULL; v++) {
-		r = PQexec(pv->pv_conn, *v);
-		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-	}
-	if (!ok)
-		pg_vac_disconnect(pv);
-}
-
-static int64_t
-pg_vac_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (; *v != NULL; v++)
+		if (pg_vac_command(pv, *v) != 0) {
+			pg_vac_disconnect(pv);
+			return;
+		}
 }
 
 static void *
 pg_vac_main(void *arg)
 {
 	struct pg_vac	*pv = arg;
-	struct timespec	 ts;
 	int64_t		 next = 0, start, gap;
+	int		 stop, want;
 
-	pthread_mutex_lock(&pv->pv_lock);
 	for (;;) {
-		while (!pv->pv_stop && !pv->pv_want)
-			pthread_cond_wait(&pv->pv_cond, &pv->pv_lock);
-		ts.tv_sec = next / 1000;
-		ts.tv_nsec = (long)(next % 1000) * 1000000L;
-		while (!pv->pv_stop && pthread_cond_timedwait(&pv->pv_cond,
-		    &pv->pv_lock, &ts) != ETIMEDOUT)
-			;
-		if (pv->pv_stop)
+		pg_vac_flags(pv, &stop, &want);
+		if (stop)
 			break;
+		/* Nothing to do: wait for a byte; too soon: wait for next. */
+		if (!want || pg_vac_ms() < next) {
+			if (pg_vac_wait(pv, -1, 0, want ? next : -1) < 0)
+				break;
+			continue;
+		}
+		pthread_mutex_lock(&pv->pv_lock);
 		pv->pv_want = 0;
 		pthread_mutex_unlock(&pv->pv_lock);
 		start = pg_vac_ms();
 		pg_vac_run(pv);
 		gap = (pg_vac_ms() - start) * PG_VAC_SHARE;
 		next = start + (gap > PG_VAC_MS ? gap : PG_VAC_MS);
-		pthread_mutex_lock(&pv->pv_lock);
 	}
-	pthread_mutex_unlock(&pv->pv_lock);
-	if (pv->pv_conn != NULL)
-		pg_vac_disconnect(pv);
+	pg_vac_disconnect(pv);
 	return NULL;
+}
+
+static void
+pg_vac_signal(struct pg_vac *pv, int stop)
+{
+	pthread_mutex_lock(&pv->pv_lock);
+	if (stop)
+		pv->pv_stop = 1;
+	else
+		pv->pv_want = 1;
+	pthread_mutex_unlock(&pv->pv_lock);
+	/* Full: a byte is already waiting, which is all it takes. */
+	if (write(pv->pv_wake[1], "", 1) < 0)
+		return;
 }
 
 /* After enough churn, ask for a vacuum (the thread decides when). */
 static void
 pg_vac_poke(struct pg_db *pd)
 {
-	struct pg_vac	*pv = pd->pd_vac;
-
-	if (pv == NULL || pd->pd_churn < PG_VAC_ROWS)
+	if (pd->pd_vac == NULL || pd->pd_churn < PG_VAC_ROWS)
 		return;
 	pd->pd_churn = 0;
-	pthread_mutex_lock(&pv->pv_lock);
-	pv->pv_want = 1;
-	pthread_cond_signal(&pv->pv_cond);
-	pthread_mutex_unlock(&pv->pv_lock);
+	pg_vac_signal(pd->pd_vac, 0);
+}
+
+static void
+pg_vac_free(struct pg_vac *pv)
+{
+	if (pv->pv_wake[0] >= 0)
+		close(pv->pv_wake[0]);
+	if (pv->pv_wake[1] >= 0)
+		close(pv->pv_wake[1]);
+	pthread_mutex_destroy(&pv->pv_lock);
+	free(pv->pv_dsn);
+	free(pv);
 }
 
 static void
 pg_vac_stop(struct pg_db *pd)
 {
-	struct pg_vac	*pv = pd->pd_vac;
-	char		 buf[256];
-
-	if (pv == NULL)
+	if (pd->pd_vac == NULL)
 		return;
-	pthread_mutex_lock(&pv->pv_lock);
-	pv->pv_stop = 1;
-	/* A vacuum under way ends with an error at once. */
-	if (pv->pv_cancel != NULL)
-		(void)PQcancel(pv->pv_cancel, buf, sizeof(buf));
-	pthread_cond_signal(&pv->pv_cond);
-	pthread_mutex_unlock(&pv->pv_lock);
-	pthread_join(pv->pv_thread, NULL);
-	pthread_cond_destroy(&pv->pv_cond);
-	pthread_mutex_destroy(&pv->pv_lock);
-	free(pv->pv_dsn);
-	free(pv);
+	pg_vac_signal(pd->pd_vac, 1);
+	pthread_join(pd->pd_vac->pv_thread, NULL);
+	pg_vac_free(pd->pd_vac);
 	pd->pd_vac = NULL;
 }
 
 static enum ecs_err
 pg_background(struct db *db, const char *target)
 {
-	struct pg_db		*pd = (struct pg_db *)db;
-	struct pg_vac		*pv;
-	pthread_condattr_t	 ca;
-	int			 rc;
+	struct pg_db	*pd = (struct pg_db *)db;
+	struct pg_vac	*pv;
+	int		 i;
 
 	if (pd->pd_vac != NULL)
 		return ECS_OK;
 	if ((pv = calloc(1, sizeof(*pv))) == NULL)
 		return ECS_ENOMEM;
-	if ((pv->pv_dsn = strdup(target)) == NULL) {
+	pv->pv_wake[0] = pv->pv_wake[1] = -1;
+	if (pthread_mutex_init(&pv->pv_lock, NULL) != 0) {
 		free(pv);
+		return ECS_ESTORE;
+	}
+	if ((pv->pv_dsn = strdup(target)) == NULL) {
+		pg_vac_free(pv);
 		return ECS_ENOMEM;
 	}
-	if (pthread_mutex_init(&pv->pv_lock, NULL) != 0)
-		goto fail;
-	if (pthread_condattr_init(&ca) != 0)
-		goto fail_lock;
-	rc = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = pthread_cond_init(&pv->pv_cond, &ca);
-	pthread_condattr_destroy(&ca);
-	if (rc != 0)
-		goto fail_lock;
+	if (pipe(pv->pv_wake) != 0) {
+		pv->pv_wake[0] = pv->pv_wake[1] = -1;
+		pg_vac_free(pv);
+		return ECS_ESTORE;
+	}
+	for (i = 0; i < 2; i++)
+		if (fcntl(pv->pv_wake[i], F_SETFL, O_NONBLOCK) != 0 ||
+		    fcntl(pv->pv_wake[i], F_SETFD, FD_CLOEXEC) != 0) {
+			pg_vac_free(pv);
+			return ECS_ESTORE;
+		}
 	if (pthread_create(&pv->pv_thread, NULL, pg_vac_main, pv) != 0) {
-		pthread_cond_destroy(&pv->pv_cond);
-		goto fail_lock;
+		pg_vac_free(pv);
+		return ECS_ESTORE;
 	}
 	pd->pd_vac = pv;
 	return ECS_OK;
-fail_lock:
-	pthread_mutex_destroy(&pv->pv_lock);
-fail:
-	free(pv->pv_dsn);
-	free(pv);
-	return ECS_ESTORE;
 }
 
 static enum ecs_err
