@@ -138,7 +138,7 @@ struct pg_db {
 	int		 pd_timeout;	/* seconds to wait for an answer; 0 ever */
 	int		 pd_timedout;	/* the last wait ran out (pd_broken) */
 	struct pg_vac	*pd_vac;	/* the vacuum helper, or NULL */
-	int64_t		 pd_churn;	/* rows deleted or updated since */
+	int64_t		 pd_churn;	/* rows deleted since the last vacuum */
 };
 
 struct pg_st {
@@ -366,12 +366,10 @@ pg_count(struct pg_db *pd, PGresult *res)
 	const char	*cmd = PQcmdStatus(res);
 
 	if (strncmp(cmd, "INSERT", 6) == 0 || strncmp(cmd, "UPDATE", 6) == 0 ||
-	    strncmp(cmd, "MERGE", 5) == 0)
+	    strncmp(cmd, "DELETE", 6) == 0 || strncmp(cmd, "MERGE", 5) == 0)
 		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
-	else if (strncmp(cmd, "DELETE", 6) == 0) {
-		pd->pd_changes = strtoll(PQcmdTuples(res), NULL, 10);
+	if (strncmp(cmd, "DELETE", 6) == 0)
 		pd->pd_churn += pd->pd_changes;	/* dead rows, for vacuums */
-	}
 }
 
 /* --- the pipeline --------------------------------------------------------- */
@@ -848,6 +846,7 @@ struct pg_vac {
 };
 
 static void	pg_notice(void *, const char *);
+static int	pg_vac_command(struct pg_vac *, const char *);
 
 static int64_t
 pg_vac_ms(void)
@@ -941,13 +940,16 @@ pg_vac_connect(struct pg_vac *pv)
 	}
 	if (st != PGRES_POLLING_OK ||
 	    PQstatus(pv->pv_conn) != CONNECTION_OK ||
-	    PQsetnonblocking(pv->pv_conn, 1) != 0) {
-		pg_vac_disconnect(pv);
-		return -1;
-	}
+	    PQsetnonblocking(pv->pv_conn, 1) != 0)
+		goto fail;
 	/* "skipping vacuum of ..." and the like would go to stderr. */
 	PQsetNoticeProcessor(pv->pv_conn, pg_notice, NULL);
+	if (pg_vac_command(pv, "SET statement_timeout = '60s'") != 0)
+		goto fail;
 	return 0;
+fail:
+	pg_vac_disconnect(pv);
+	return -1;
 }
 
 /*
@@ -996,14 +998,12 @@ static void
 pg_vac_run(struct pg_vac *pv)
 {
 	static const char *const sql[] = {
-		"SET statement_timeout = '60s'",
 		"VACUUM (SKIP_LOCKED, INDEX_CLEANUP ON, TRUNCATE false) "
 		    "links, events",
 		"VACUUM (SKIP_LOCKED, TRUNCATE false) messages, "
 		    "community_messages",
 		NULL
 	}, *const sql_old[] = {
-		"SET statement_timeout = '60s'",
 		"VACUUM links", "VACUUM events", "VACUUM messages",
 		"VACUUM community_messages", NULL
 	};
