@@ -58,30 +58,35 @@ conn_find(struct ecsd *env, const struct bufferevent *bev)
 {
 	size_t	 i = conn_hash(bev, env->e_conns_mask);
 
-	while (env->e_conns[i].c_bev != NULL) {
-		if (env->e_conns[i].c_bev == bev)
-			return &env->e_conns[i];
+	while (env->e_conns[i] != NULL) {
+		if (env->e_conns[i]->c_bev == bev)
+			return env->e_conns[i];
 		i = (i + 1) & env->e_conns_mask;
 	}
 	return NULL;
 }
 
-/* Remove slot i, shifting back the entries that probed past it. */
+/*
+ * Free slot i's connection and empty the slot, shifting back the entries
+ * that probed past it. Only pointers move: each connection's input
+ * callback holds its struct conn, which stays where it is.
+ */
 static void
 conn_remove(struct ecsd *env, size_t i)
 {
 	size_t	 j = i, k;
 
-	env->e_conns[i].c_bev = NULL;
+	free(env->e_conns[i]);
+	env->e_conns[i] = NULL;
 	env->e_nconns--;
 	for (;;) {
 		j = (j + 1) & env->e_conns_mask;
-		if (env->e_conns[j].c_bev == NULL)
+		if (env->e_conns[j] == NULL)
 			return;
-		k = conn_hash(env->e_conns[j].c_bev, env->e_conns_mask);
+		k = conn_hash(env->e_conns[j]->c_bev, env->e_conns_mask);
 		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
 			env->e_conns[i] = env->e_conns[j];
-			env->e_conns[j].c_bev = NULL;
+			env->e_conns[j] = NULL;
 			i = j;
 		}
 	}
@@ -137,11 +142,14 @@ conn_bevcb(struct event_base *base, void *arg)
 		    env->e_nconns);
 		return bev;	/* this one is untracked but answered */
 	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("connection table");
+		return bev;	/* untracked, as past the overflow */
+	}
 	i = conn_hash(bev, env->e_conns_mask);
-	while (env->e_conns[i].c_bev != NULL)
+	while (env->e_conns[i] != NULL)
 		i = (i + 1) & env->e_conns_mask;
-	c = &env->e_conns[i];
-	memset(c, 0, sizeof(*c));
+	env->e_conns[i] = c;
 	c->c_bev = bev;
 	c->c_mark = time(NULL);
 	c->c_over = env->e_nconns >= (size_t)env->e_conf.c_max_connections;
@@ -206,8 +214,7 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 	size_t			 i;
 
 	for (i = 0; i <= env->e_conns_mask; i++) {
-		c = &env->e_conns[i];
-		if (c->c_bev == NULL)
+		if ((c = env->e_conns[i]) == NULL)
 			continue;
 		bufferevent_getcb(c->c_bev, NULL, NULL, &ecb, NULL);
 		if (ecb == NULL) {
@@ -254,13 +261,13 @@ conn_stop(struct ecsd *env)
 		event_free(env->e_sweep);
 	env->e_sweep = NULL;
 	for (i = 0; env->e_conns != NULL && i <= env->e_conns_mask; i++) {
-		c = &env->e_conns[i];
-		if (c->c_bev == NULL)
+		if ((c = env->e_conns[i]) == NULL)
 			continue;
 		evbuffer_remove_cb(bufferevent_get_input(c->c_bev), conn_input,
 		    c);
 		bufferevent_decref(c->c_bev);
-		c->c_bev = NULL;
+		free(c);
+		env->e_conns[i] = NULL;
 	}
 	free(env->e_conns);
 	env->e_conns = NULL;

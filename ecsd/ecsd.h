@@ -227,7 +227,7 @@ struct ecsd {
 	int			 e_nwaiters;
 	struct authn_state	 e_authn;
 	struct lookup_cache	*e_cache;
-	struct conn		*e_conns;	/* open addressing by bev */
+	struct conn		**e_conns;	/* open addressing by bev */
 	size_t			 e_conns_mask;
 	size_t			 e_nconns;
 	struct event		*e_sweep;

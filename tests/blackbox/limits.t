@@ -1,5 +1,6 @@
 # Limits and hostile clients: connections over max_connections get 503,
-# a trickled request gets 408 after request_timeout, header blocks over
+# a trickled request gets 408 after request_timeout (on that connection
+# only, however many came and went before), header blocks over
 # max_headers get 431, pipelined and half-closed requests are answered, and
 # thousands of idle connections neither stop others nor grow memory much.
 use strict;
@@ -125,6 +126,44 @@ sub rss_kb {
 }
 
 $d->stop_ok('limits daemon');
+
+# Connections live in an open-addressing table, and closing one moves
+# others back into its slot: what each then reads must still count for it.
+# After many have come and gone, each connection that trickles a request
+# gets its 408, whether it moved or not, and one that sends nothing gets
+# nothing (it would get the 408 of a connection that moved out of its slot).
+subtest 'reads count for their own connection after others close' => sub {
+	my $t = Ecsd->start(conf => { max_connections => 20, request_timeout => 1,
+	    idle_timeout => 60 });
+	my $open = sub {
+		my $s = IO::Socket::IP->new(PeerHost => $t->host, PeerPort => $t->port,
+		    Type => SOCK_STREAM) or die "connect: $!";
+		$s->autoflush(1);
+		return $s;
+	};
+	my @conns = map { $open->() } 1 .. 76;
+	for my $round (1 .. 8) {
+		# Close half; the sweep lets them go and moves others back.
+		my @keep;
+		for my $i (0 .. $#conns) {
+			if (($i + $round) % 2) { close $conns[$i] } else { push @keep, $conns[$i] }
+		}
+		sleep 0.3;
+		@conns = (@keep, map { $open->() } 1 .. 76 - @keep);
+	}
+	my @trickle = @conns[0 .. 59];
+	my @quiet = @conns[60 .. $#conns];
+	print $_ "GET /sys/events HTTP/1.1\r\nHost: x\r\n" for @trickle;
+	sleep 2;	# past request_timeout, and a sweep
+	my $timedout = grep { slurp($_, 0.2) =~ m{^HTTP/1\.1 408 } } @trickle;
+	is($timedout, scalar @trickle, 'every trickling connection got 408');
+	my $rin = '';
+	vec($rin, fileno($_), 1) = 1 for @quiet;
+	is(select(my $rout = $rin, undef, undef, 0), 0,
+	    'no quiet connection got anything');
+	close $_ for @conns;
+	$t->stop_ok('connection-table daemon');
+};
 
 subtest 'thousands of idle connections' => sub {
 	my $big = Ecsd->start(conf => { max_connections => 5000, idle_timeout => 30 });
