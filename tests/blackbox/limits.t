@@ -16,6 +16,7 @@ plan skip_all => 'needs a local daemon' if Ecsd::external();
 $SIG{PIPE} = 'IGNORE';	# the trickling client writes after the 408
 
 my $d = Ecsd->start(conf => { max_connections => 20, request_timeout => 2,
+    max_body => 16 << 20,
     max_headers => 4096 });
 $d->fixture_spec;
 
@@ -105,6 +106,34 @@ subtest 'a half-closed socket still gets its answer' => sub {
 	print $s raw_request('/sys/events', 'X-EcsAuthId' => 'ulama', Connection => 'close');
 	shutdown($s, SHUT_WR);
 	like(slurp($s, 2), qr{^HTTP/1\.1 200 }, '200 after shutdown(SHUT_WR)');
+	close $s;
+};
+
+# A reply is written as soon as it is ready, and what the socket does not
+# take then is written as the client reads: a client that reads a large
+# reply late gets all of it, and the connection goes on.
+subtest 'a large reply reaches a client that reads it late' => sub {
+	my $body = join("", map { sprintf("%07d\n", $_) } 1 .. 1_250_000);	# 10 MB
+	my $r = $d->as('P1')->post('/numlab/results', body => $body,
+	    ctype => 'text/plain',
+	    headers => { 'X-EcsReceiverMemberships' => $d->mid(P2 => 'WUV') });
+	is($r->{status}, 201, 'a 10 MB message is created') or return;
+	my $id = Ecsd::loc_id($r);
+	my $s = sock();
+	print $s raw_request("/numlab/results/$id", 'X-EcsAuthId' => 'ulama');
+	sleep 1;
+	my $got = '';
+	until ($got =~ /\r\nContent-Length: (\d+)\r\n.*?\r\n\r\n/s &&
+	    length($got) >= $+[0] + $1) {
+		my $n = sysread($s, my $chunk, 65536);
+		last unless $n;
+		$got .= $chunk;
+	}
+	my ($head, $rest) = split(/\r\n\r\n/, $got, 2);
+	like($head, qr{^HTTP/1\.1 200 }, 'answered 200');
+	ok(defined $rest && $rest eq $body, 'with the whole body, in order');
+	print $s raw_request('/sys/events', 'X-EcsAuthId' => 'ulama');
+	like(slurp($s, 2), qr{^HTTP/1\.1 200 }, 'and the connection goes on');
 	close $s;
 };
 
