@@ -1100,7 +1100,6 @@ pg_background(struct db *db, const char *target)
 {
 	struct pg_db	*pd = (struct pg_db *)db;
 	struct pg_vac	*pv;
-	int		 i;
 
 	if (pd->pd_vac != NULL)
 		return ECS_OK;
@@ -1115,17 +1114,11 @@ pg_background(struct db *db, const char *target)
 		pg_vac_free(pv);
 		return ECS_ENOMEM;
 	}
-	if (pipe(pv->pv_wake) != 0) {
+	if (pipe2(pv->pv_wake, O_NONBLOCK | O_CLOEXEC) != 0) {
 		pv->pv_wake[0] = pv->pv_wake[1] = -1;
 		pg_vac_free(pv);
 		return ECS_ESTORE;
 	}
-	for (i = 0; i < 2; i++)
-		if (fcntl(pv->pv_wake[i], F_SETFL, O_NONBLOCK) != 0 ||
-		    fcntl(pv->pv_wake[i], F_SETFD, FD_CLOEXEC) != 0) {
-			pg_vac_free(pv);
-			return ECS_ESTORE;
-		}
 	if (pthread_create(&pv->pv_thread, NULL, pg_vac_main, pv) != 0) {
 		pg_vac_free(pv);
 		return ECS_ESTORE;
