@@ -20,8 +20,11 @@ my $d = Ecsd->start(conf => { max_connections => 20, request_timeout => 2,
     max_headers => 4096 });
 $d->fixture_spec;
 
+# A raw connection to daemon $x (default: the limits daemon).
 sub sock {
-	my $s = IO::Socket::IP->new(PeerHost => $d->host, PeerPort => $d->port,
+	my ($x) = @_;
+	$x //= $d;
+	my $s = IO::Socket::IP->new(PeerHost => $x->host, PeerPort => $x->port,
 	    Type => SOCK_STREAM) or die "connect: $!";
 	$s->autoflush(1);
 	return $s;
@@ -164,13 +167,7 @@ $d->stop_ok('limits daemon');
 subtest 'reads count for their own connection after others close' => sub {
 	my $t = Ecsd->start(conf => { max_connections => 20, request_timeout => 1,
 	    idle_timeout => 60 });
-	my $open = sub {
-		my $s = IO::Socket::IP->new(PeerHost => $t->host, PeerPort => $t->port,
-		    Type => SOCK_STREAM) or die "connect: $!";
-		$s->autoflush(1);
-		return $s;
-	};
-	my @conns = map { $open->() } 1 .. 76;
+	my @conns = map { sock($t) } 1 .. 76;
 	for my $round (1 .. 8) {
 		# Close half; the sweep lets them go and moves others back.
 		my @keep;
@@ -178,7 +175,7 @@ subtest 'reads count for their own connection after others close' => sub {
 			if (($i + $round) % 2) { close $conns[$i] } else { push @keep, $conns[$i] }
 		}
 		sleep 0.3;
-		@conns = (@keep, map { $open->() } 1 .. 76 - @keep);
+		@conns = (@keep, map { sock($t) } 1 .. 76 - @keep);
 	}
 	my @trickle = @conns[0 .. 59];
 	my @quiet = @conns[60 .. $#conns];
