@@ -297,7 +297,8 @@ authn_cert(struct req *rq, int *done)
 	int	 r;
 
 	*done = 0;
-	r = tls_peer_identity(rq->rq_conn, fpr, sizeof(fpr), dn, sizeof(dn));
+	r = tls_peer_identity(rq->rq_conn ? rq->rq_conn->c_bev : NULL, fpr,
+	    sizeof(fpr), dn, sizeof(dn));
 	if (r == 0)
 		return 0;
 	*done = 1;

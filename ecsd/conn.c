@@ -1,22 +1,41 @@
 /*
- * conn.c: client connections: how many there are, and those that trickle.
+ * conn.c: client connections: accept them, read HTTP/1.1 requests off
+ * them, write the replies back.
  *
- * libevent 2.1 tells nobody when evhttp frees a connection, so each
- * connection's bufferevent is created here (evhttp's bevcb) and kept
- * referenced; a sweep five times a second finds the ones evhttp let go (their
- * callbacks are gone), drops the reference and so closes them. The same
- * table lets a request find its connection: over max_connections a
- * connection gets 503, and one that trickles a request for longer than
- * request_timeout gets 408 and is closed (slowloris).
+ * Each connection is a bufferevent (plain or TLS) that reads all the time;
+ * this file splits the header block in place (into the request's own
+ * buffer, kept with the request in http.c's pool), reads the body by
+ * Content-Length or in chunks, and hands the request to http_request().
+ * One request per connection is handled at a time: what a client
+ * pipelines waits in the input buffer until the reply before it is out.
+ * A plain reply is written at once, in one writev; what the socket does
+ * not take is left to the bufferevent, which writes it as the client
+ * reads.
+ *
+ * This replaces evhttp, which copied every header twice, printed every
+ * reply header through vsnprintf, and stopped and restarted reading around
+ * every request (two epoll_ctl calls): about a third of the instructions
+ * of a request (BENCHMARKS.md, "Own HTTP layer").
+ *
+ * Limits: a connection past max_connections gets 503, one that trickles a
+ * request for longer than request_timeout gets 408 and is closed
+ * (slowloris), and one idle for idle_timeout is closed; the sweep looks
+ * five times a second.
  */
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
+#include <netdb.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -25,164 +44,781 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 
 #include "ecsd.h"
+#include "util.h"
 
 #define CONN_OVERFLOW	64	/* accepted past the limit, to answer 503 */
+#define CONN_BACKLOG	511
+#define CHUNK_LINE_MAX	1024	/* a chunk-size line, extensions and all */
 
-static size_t
-conn_hash(const void *p, size_t mask)
+static void	 conn_parse(struct conn *);
+
+/* Milliseconds on the monotonic clock, for the sweep's timeouts. */
+static int64_t
+now_ms(void)
 {
-	uintptr_t	 x = (uintptr_t)p;
+	struct timespec	 ts;
 
-	x ^= x >> 17;
-	x *= (uintptr_t)0x9e3779b97f4a7c15ULL;
-	return (size_t)(x >> 7) & mask;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
-int
-conn_init(struct ecsd *env)
-{
-	size_t	 n = 64;
-
-	while (n < (size_t)(env->e_conf.c_max_connections + CONN_OVERFLOW) * 2)
-		n *= 2;
-	if ((env->e_conns = calloc(n, sizeof(*env->e_conns))) == NULL)
-		return -1;
-	env->e_conns_mask = n - 1;
-	return 0;
-}
-
-static struct conn *
-conn_find(struct ecsd *env, const struct bufferevent *bev)
-{
-	size_t	 i = conn_hash(bev, env->e_conns_mask);
-
-	while (env->e_conns[i] != NULL) {
-		if (env->e_conns[i]->c_bev == bev)
-			return env->e_conns[i];
-		i = (i + 1) & env->e_conns_mask;
-	}
-	return NULL;
-}
-
-/*
- * Free slot i's connection and empty the slot, shifting back the entries
- * that probed past it. Only pointers move: each connection's input
- * callback holds its struct conn, which stays where it is.
- */
-static void
-conn_remove(struct ecsd *env, size_t i)
-{
-	size_t	 j = i, k;
-
-	free(env->e_conns[i]);
-	env->e_conns[i] = NULL;
-	env->e_nconns--;
-	for (;;) {
-		j = (j + 1) & env->e_conns_mask;
-		if (env->e_conns[j] == NULL)
-			return;
-		k = conn_hash(env->e_conns[j]->c_bev, env->e_conns_mask);
-		if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
-			env->e_conns[i] = env->e_conns[j];
-			env->e_conns[j] = NULL;
-			i = j;
-		}
-	}
-}
-
-static void
-conn_input(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-    void *arg)
-{
-	struct conn	*c = arg;
-
-	if (info->n_added > 0)
-		c->c_input = 1;
-}
+static void	 conn_free(struct conn *);
 
 static void
 conn_listeners(struct ecsd *env, int on)
 {
-	struct evconnlistener	*l;
-	int			 i;
+	int	 i;
 
 	for (i = 0; i < env->e_nlisteners; i++) {
-		l = env->e_listeners[i];
 		if (on)
-			evconnlistener_enable(l);
+			evconnlistener_enable(env->e_listeners[i]);
 		else
-			evconnlistener_disable(l);
+			evconnlistener_disable(env->e_listeners[i]);
 	}
 	env->e_listeners_off = !on;
 }
 
-/* evhttp's bufferevent factory: plain or TLS, tracked either way. */
-struct bufferevent *
-conn_bevcb(struct event_base *base, void *arg)
+/* The header block's limit: blocks up to max_headers are handled. */
+static size_t
+head_limit(const struct ecsd *env)
+{
+	return (size_t)env->e_conf.c_max_headers;
+}
+
+/* Free a request that was being read, not handed over. */
+static void
+conn_drop_req(struct conn *c)
+{
+	struct req	*rq = c->c_req;
+
+	if (rq == NULL)
+		return;
+	c->c_req = NULL;
+	rq->rq_conn = NULL;
+	http_req_free(rq);
+}
+
+static void
+conn_free(struct conn *c)
+{
+	struct ecsd	*env = c->c_env;
+
+	conn_drop_req(c);
+	TAILQ_REMOVE(&env->e_connlist, c, c_entry);
+	env->e_nconns--;
+	bufferevent_free(c->c_bev);
+	free(c);
+	if (env->e_listeners_off && env->e_nconns <
+	    (size_t)env->e_conf.c_max_connections)
+		conn_listeners(env, 1);
+}
+
+/*
+ * A request that cannot be read on: answer status with one line of text
+ * and close the connection after it.
+ */
+static void
+conn_refuse(struct conn *c, int status, const char *text)
+{
+	struct req	*rq = c->c_req;
+
+	c->c_state = CS_BUSY;
+	c->c_input = 0;
+	rq->rq_close = 1;
+	http_refuse(rq, status, text);
+}
+
+/* --- parsing ------------------------------------------------------------- */
+
+static int
+is_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	    (ch >= '0' && ch <= '9') || strchr("!#$%&'*+-.^_`|~", ch) != NULL;
+}
+
+/* Does the comma list v have token tok (any case)? */
+static int
+has_token(const char *v, const char *tok)
+{
+	size_t	 n = strlen(tok), k;
+
+	while (*v != '\0') {
+		while (*v == ' ' || *v == '\t' || *v == ',')
+			v++;
+		k = strcspn(v, ",");
+		while (k > 0 && (v[k - 1] == ' ' || v[k - 1] == '\t'))
+			k--;
+		if (k == n && strncasecmp(v, tok, n) == 0)
+			return 1;
+		v += strcspn(v, ",");
+	}
+	return 0;
+}
+
+static int
+method_of(const char *m)
+{
+	static const struct {
+		const char	*name;
+		int		 type;
+	} methods[] = {
+		{ "GET", EVHTTP_REQ_GET }, { "POST", EVHTTP_REQ_POST },
+		{ "PUT", EVHTTP_REQ_PUT }, { "DELETE", EVHTTP_REQ_DELETE },
+		{ "HEAD", EVHTTP_REQ_HEAD }, { "OPTIONS", EVHTTP_REQ_OPTIONS },
+		{ "PATCH", EVHTTP_REQ_PATCH }, { "TRACE", EVHTTP_REQ_TRACE },
+		{ "CONNECT", EVHTTP_REQ_CONNECT },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(m, methods[i].name) == 0)
+			return methods[i].type;
+	return 0;
+}
+
+/* Append a header to rq's list: 0, or -1 when out of memory. */
+static int
+add_header(struct req *rq, const char *name, const char *value)
+{
+	struct req_hdr	*v;
+	size_t		 cap;
+
+	if (rq->rq_nhv == rq->rq_hvcap) {
+		cap = rq->rq_hvcap ? rq->rq_hvcap * 2 : 16;
+		if ((v = reallocarray(rq->rq_hv, cap, sizeof(*v))) == NULL)
+			return -1;
+		rq->rq_hv = v;
+		rq->rq_hvcap = cap;
+	}
+	rq->rq_hv[rq->rq_nhv].h_name = name;
+	rq->rq_hv[rq->rq_nhv].h_value = value;
+	rq->rq_nhv++;
+	return 0;
+}
+
+/*
+ * Split the header block s (len bytes, NUL terminated, ending in an empty
+ * line) in place into rq's method, target, version and headers: 0, or the
+ * status to refuse it with and *why.
+ */
+static int
+parse_head(struct req *rq, char *s, size_t len, const char **why)
+{
+	char	*line, *next, *sp, *v, *e;
+	int	 first = 1;
+
+	*why = "Bad request";
+	if (memchr(s, '\0', len) != NULL)
+		return 400;
+	for (line = s; *line != '\0'; line = next) {
+		if ((next = strchr(line, '\n')) == NULL)
+			return 400;
+		*next++ = '\0';
+		if (next - line >= 2 && next[-2] == '\r')
+			next[-2] = '\0';
+		if (*line == '\0')
+			break;
+		if (first) {
+			first = 0;
+			if ((sp = strchr(line, ' ')) == NULL)
+				return 400;
+			*sp++ = '\0';
+			rq->rq_uri = sp;
+			if ((sp = strchr(sp, ' ')) == NULL)
+				return 400;
+			*sp++ = '\0';
+			if (*rq->rq_uri == '\0' || strchr(sp, ' ') != NULL)
+				return 400;
+			if (strncmp(sp, "HTTP/", 5) != 0 ||
+			    sp[5] < '0' || sp[5] > '9' || sp[6] != '.' ||
+			    sp[7] < '0' || sp[7] > '9' || sp[8] != '\0') {
+				*why = "Bad HTTP version";
+				return 400;
+			}
+			rq->rq_major = sp[5] - '0';
+			rq->rq_minor = sp[7] - '0';
+			if (rq->rq_major != 1) {
+				*why = "HTTP version not supported";
+				return 505;
+			}
+			if ((rq->rq_method = method_of(line)) == 0) {
+				*why = "Unknown method";
+				return 400;
+			}
+			if (rq->rq_method == EVHTTP_REQ_TRACE ||
+			    rq->rq_method == EVHTTP_REQ_CONNECT) {
+				*why = "Method not implemented";
+				return 501;
+			}
+			continue;
+		}
+		/* No folded lines (RFC 9112, 5.2), no space before ':'. */
+		if (*line == ' ' || *line == '\t')
+			return 400;
+		for (v = line; *v != ':'; v++)
+			if (!is_tchar((unsigned char)*v))
+				return 400;
+		*v++ = '\0';
+		while (*v == ' ' || *v == '\t')
+			v++;
+		e = v + strlen(v);
+		while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+			*--e = '\0';
+		if (add_header(rq, line, v) != 0) {
+			*why = "Out of memory";
+			return 503;
+		}
+	}
+	if (first)
+		return 400;
+	return 0;
+}
+
+/*
+ * What the headers say about the body and the connection: 0, or the status
+ * to refuse the request with and *why.
+ */
+static int
+parse_framing(struct conn *c, struct req *rq, const char **why)
+{
+	struct ecsd	*env = c->c_env;
+	const char	*te = NULL, *conn = NULL, *expect = NULL;
+	const char	*name, *v;
+	int64_t		 cl = -1, n;
+	size_t		 i;
+
+	*why = "Bad request";
+	for (i = 0; i < rq->rq_nhv; i++) {
+		name = rq->rq_hv[i].h_name;
+		v = rq->rq_hv[i].h_value;
+		switch (name[0]) {
+		case 'c':
+		case 'C':
+			if (strcasecmp(name, "Content-Length") == 0) {
+				if (*v == '\0' || strlen(v) > 18 ||
+				    v[strspn(v, "0123456789")] != '\0') {
+					*why = "Bad Content-Length";
+					return 400;
+				}
+				n = strtoll(v, NULL, 10);
+				if (cl != -1 && n != cl) {
+					*why = "Conflicting Content-Length";
+					return 400;
+				}
+				cl = n;
+			} else if (strcasecmp(name, "Connection") == 0)
+				conn = v;
+			break;
+		case 'e':
+		case 'E':
+			if (strcasecmp(name, "Expect") == 0)
+				expect = v;
+			break;
+		case 't':
+		case 'T':
+			if (strcasecmp(name, "Transfer-Encoding") == 0) {
+				if (te != NULL) {
+					*why = "Repeated Transfer-Encoding";
+					return 400;
+				}
+				te = v;
+			}
+			break;
+		}
+	}
+	if (rq->rq_minor == 0)
+		rq->rq_close = conn == NULL || !has_token(conn, "keep-alive");
+	else
+		rq->rq_close = conn != NULL && has_token(conn, "close");
+	if (te != NULL) {
+		if (strcasecmp(te, "chunked") != 0) {
+			*why = "Transfer-Encoding not supported";
+			return 501;
+		}
+		rq->rq_chunked = 1;
+		cl = -1;
+	}
+	if (cl > env->e_conf.c_max_body) {
+		*why = "Request body too large";
+		return 413;
+	}
+	rq->rq_clen = cl < 0 ? 0 : cl;
+	if (expect != NULL) {
+		if (strcasecmp(expect, "100-continue") != 0) {
+			*why = "Expectation failed";
+			return 417;
+		}
+		rq->rq_expect = rq->rq_minor >= 1 &&
+		    (rq->rq_chunked || rq->rq_clen > 0);
+	}
+	return 0;
+}
+
+/*
+ * Look for the end of the header block in the input: its length with the
+ * empty line, 0 when it has not all come, or -1 when it is too long.
+ */
+static ssize_t
+find_head(struct conn *c, struct evbuffer *in)
+{
+	size_t		 len = evbuffer_get_length(in), limit, i;
+	unsigned char	*p;
+
+	limit = head_limit(c->c_env);
+	if (len > limit + 2)
+		len = limit + 2;
+	if ((p = evbuffer_pullup(in, (ev_ssize_t)len)) == NULL)
+		return 0;
+	for (i = c->c_scan; i < len; i++) {
+		if (p[i] != '\n')
+			continue;
+		if (i + 1 < len && p[i + 1] == '\n')
+			return (ssize_t)(i + 2);
+		if (i + 2 < len && p[i + 1] == '\r' && p[i + 2] == '\n')
+			return (ssize_t)(i + 3);
+	}
+	if (len >= limit + 2)
+		return -1;
+	/* The last two bytes may begin the end: look at them again. */
+	c->c_scan = len > 2 ? len - 2 : 0;
+	return 0;
+}
+
+/*
+ * Read a header block: 0 when it has not all come, 1 when it is read (the
+ * body comes next), 2 when the request was refused.
+ */
+static int
+read_head(struct conn *c, struct evbuffer *in)
+{
+	struct req	*rq;
+	const char	*why;
+	unsigned char	*p;
+	ssize_t		 n;
+	int		 st;
+
+	/* Empty lines before a request line are ignored (RFC 9112, 2.2). */
+	while (c->c_scan == 0 && evbuffer_get_length(in) > 0) {
+		p = evbuffer_pullup(in, 1);
+		if (p == NULL || (*p != '\r' && *p != '\n'))
+			break;
+		evbuffer_drain(in, 1);
+	}
+	if (evbuffer_get_length(in) == 0)
+		return 0;
+	if (!c->c_input) {
+		c->c_input = 1;
+		c->c_start = now_ms();
+	}
+	if ((n = find_head(c, in)) == 0)
+		return 0;
+	c->c_scan = 0;
+	if ((rq = http_req_new(c->c_env)) == NULL) {
+		log_warnx("%s: out of memory for a request", c->c_peer);
+		c->c_state = CS_DEAD;
+		return 2;
+	}
+	c->c_req = rq;
+	rq->rq_conn = c;
+	rq->rq_tls = c->c_tls;
+	util_strlcpy(rq->rq_peer, c->c_peer, sizeof(rq->rq_peer));
+	if (n < 0) {
+		rq->rq_major = rq->rq_minor = 1;
+		conn_refuse(c, 431, "Request header fields too large");
+		return 2;
+	}
+	if ((size_t)n + 1 > rq->rq_hcap) {
+		char *b = realloc(rq->rq_hblock, (size_t)n + 1);
+
+		if (b == NULL) {
+			conn_refuse(c, 503, "Out of memory");
+			return 2;
+		}
+		rq->rq_hblock = b;
+		rq->rq_hcap = (size_t)n + 1;
+	}
+	evbuffer_remove(in, rq->rq_hblock, (size_t)n);
+	rq->rq_hblock[n] = '\0';
+	rq->rq_hbytes = (size_t)n;
+	rq->rq_major = rq->rq_minor = 1;
+	if ((st = parse_head(rq, rq->rq_hblock, (size_t)n, &why)) != 0 ||
+	    (st = parse_framing(c, rq, &why)) != 0) {
+		rq->rq_major = 1;
+		if (rq->rq_minor > 1)
+			rq->rq_minor = 1;
+		conn_refuse(c, st, why);
+		return 2;
+	}
+	if (rq->rq_expect && evbuffer_get_length(in) == 0)
+		bufferevent_write(c->c_bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+	if (rq->rq_chunked)
+		c->c_state = CS_CHUNK_SIZE;
+	else {
+		c->c_state = CS_BODY;
+		c->c_left = (size_t)rq->rq_clen;
+	}
+	return 1;
+}
+
+/*
+ * A chunk-size line: 0 and the size, 1 when it has not all come, or -1
+ * when it is not one.
+ */
+static int
+chunk_line(struct evbuffer *in, size_t *size)
+{
+	struct evbuffer_ptr	 eol;
+	char			 line[CHUNK_LINE_MAX + 1], *end;
+	size_t			 n, k;
+	unsigned long long	 v;
+
+	eol = evbuffer_search_eol(in, NULL, &n, EVBUFFER_EOL_CRLF);
+	if (eol.pos < 0)
+		return evbuffer_get_length(in) > CHUNK_LINE_MAX ? -1 : 1;
+	if ((size_t)eol.pos > CHUNK_LINE_MAX)
+		return -1;
+	evbuffer_remove(in, line, (size_t)eol.pos);
+	evbuffer_drain(in, n);
+	line[eol.pos] = '\0';
+	k = strspn(line, "0123456789abcdefABCDEF");
+	if (k == 0 || k > 15 || (line[k] != '\0' && line[k] != ';' &&
+	    line[k] != ' ' && line[k] != '\t'))
+		return -1;
+	v = strtoull(line, &end, 16);
+	*size = (size_t)v;
+	return 0;
+}
+
+/*
+ * Read body bytes, by length or in chunks: 0 when more must come, 1 when
+ * the request is ready, 2 when it was refused.
+ */
+static int
+read_body(struct conn *c, struct evbuffer *in)
+{
+	struct req		*rq = c->c_req;
+	struct evbuffer_ptr	 eol;
+	size_t			 n, size, max = (size_t)c->c_env->e_conf.c_max_body;
+	int			 r;
+
+	for (;;) {
+		switch (c->c_state) {
+		case CS_BODY:
+		case CS_CHUNK_DATA:
+			n = evbuffer_get_length(in);
+			if (n > c->c_left)
+				n = c->c_left;
+			if (n > 0) {
+				evbuffer_remove_buffer(in, rq->rq_in, n);
+				c->c_left -= n;
+			}
+			if (c->c_left > 0)
+				return 0;
+			if (c->c_state == CS_BODY)
+				return 1;
+			c->c_state = CS_CHUNK_END;
+			break;
+		case CS_CHUNK_SIZE:
+			if ((r = chunk_line(in, &size)) == 1)
+				return 0;
+			if (r < 0) {
+				conn_refuse(c, 400, "Bad chunk size");
+				return 2;
+			}
+			if (size > max ||
+			    evbuffer_get_length(rq->rq_in) > max - size) {
+				conn_refuse(c, 413, "Request body too large");
+				return 2;
+			}
+			c->c_left = size;
+			c->c_state = size > 0 ? CS_CHUNK_DATA : CS_TRAILER;
+			break;
+		case CS_CHUNK_END:
+			/* The CRLF after a chunk's data. */
+			eol = evbuffer_search_eol(in, NULL, &n,
+			    EVBUFFER_EOL_CRLF);
+			if (eol.pos < 0 && evbuffer_get_length(in) < 2)
+				return 0;
+			if (eol.pos != 0) {
+				conn_refuse(c, 400, "Bad chunk");
+				return 2;
+			}
+			evbuffer_drain(in, n);
+			c->c_state = CS_CHUNK_SIZE;
+			break;
+		case CS_TRAILER:
+			/* Trailer fields are read and dropped. */
+			eol = evbuffer_search_eol(in, NULL, &n,
+			    EVBUFFER_EOL_CRLF);
+			if (eol.pos < 0) {
+				if (evbuffer_get_length(in) <=
+				    head_limit(c->c_env))
+					return 0;
+				conn_refuse(c, 431,
+				    "Request header fields too large");
+				return 2;
+			}
+			evbuffer_drain(in, (size_t)eol.pos + n);
+			if (eol.pos == 0)
+				return 1;
+			break;
+		default:
+			return 0;
+		}
+	}
+}
+
+/*
+ * What to do once parsing or a reply left c: free it, close it once its
+ * output is out, or read on.
+ */
+static void
+conn_settle(struct conn *c)
+{
+	switch (c->c_state) {
+	case CS_DEAD:
+		conn_free(c);
+		break;
+	case CS_CLOSING:
+		if (evbuffer_get_length(bufferevent_get_output(c->c_bev)) == 0)
+			conn_free(c);
+		break;
+	case CS_HEAD:
+		if (evbuffer_get_length(bufferevent_get_output(c->c_bev)) ==
+		    0 && evbuffer_get_length(bufferevent_get_input(c->c_bev)) >
+		    0)
+			bufferevent_trigger(c->c_bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS |
+			    BEV_TRIG_DEFER_CALLBACKS);
+		else if (c->c_eof && evbuffer_get_length(
+		    bufferevent_get_output(c->c_bev)) == 0)
+			conn_free(c);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Read and handle what came, as long as a request can be handled. */
+static void
+conn_parse(struct conn *c)
+{
+	struct evbuffer	*in = bufferevent_get_input(c->c_bev);
+	struct evbuffer	*out = bufferevent_get_output(c->c_bev);
+	int		 r;
+
+	c->c_inparse = 1;
+	for (;;) {
+		if (c->c_state == CS_HEAD) {
+			/* One reply at a time: the write callback goes on. */
+			if (evbuffer_get_length(out) > 0)
+				break;
+			if ((r = read_head(c, in)) == 0)
+				goto wait;
+			if (r == 2)
+				goto next;
+		}
+		if (c->c_state >= CS_BODY && c->c_state <= CS_TRAILER) {
+			if ((r = read_body(c, in)) == 0)
+				goto wait;
+			if (r == 1) {
+				c->c_state = CS_BUSY;
+				c->c_input = 0;
+				http_request(c->c_req);
+			}
+		}
+next:
+		if (c->c_state != CS_HEAD)
+			break;
+	}
+	c->c_inparse = 0;
+	conn_settle(c);
+	return;
+wait:
+	c->c_inparse = 0;
+	if (c->c_eof)
+		conn_free(c);	/* half a request, and no more to come */
+}
+
+/* --- events -------------------------------------------------------------- */
+
+static void
+conn_readcb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)bev;
+	if (c->c_state == CS_BUSY || c->c_state == CS_CLOSING)
+		return;		/* pipelined: read after the reply */
+	conn_parse(c);
+}
+
+static void
+conn_writecb(struct bufferevent *bev, void *arg)
+{
+	struct conn	*c = arg;
+
+	(void)bev;
+	if (c->c_state == CS_CLOSING)
+		conn_free(c);
+	else if (c->c_state == CS_HEAD)
+		conn_parse(c);
+}
+
+static void
+conn_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn	*c = arg;
+	struct req	*rq = c->c_req;
+
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) ==
+	    0)
+		return;
+	if (what == (BEV_EVENT_READING | BEV_EVENT_EOF)) {
+		/* Half closed: what came still gets its answers. */
+		c->c_eof = 1;
+		if (c->c_state == CS_BUSY && !rq->rq_parked)
+			return;
+		if (c->c_state == CS_HEAD && (evbuffer_get_length(
+		    bufferevent_get_output(bev)) > 0 || evbuffer_get_length(
+		    bufferevent_get_input(bev)) > 0))
+			return;
+		if (c->c_state == CS_CLOSING)
+			return;
+	}
+	if (c->c_state != CS_BUSY) {
+		conn_free(c);
+		return;
+	}
+	/* The client went away while its request was handled. */
+	c->c_dead = 1;
+	http_gone(rq);
+}
+
+static void
+conn_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener_ctx	*lc = arg;
 	struct ecsd		*env = lc->lc_env;
 	struct bufferevent	*bev;
 	struct conn		*c;
-	size_t			 i;
+	struct timeval		 tv;
+	int			 one = 1;
 
+	(void)l;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_warn("connection");
+		close(fd);
+		return;
+	}
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (lc->lc_tls)
-		bev = tls_bevcb(base, env->e_tls_ctx);
+		bev = tls_bev_new(env->e_base, fd, env->e_tls_ctx);
 	else
-		bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		return NULL;
+		bev = bufferevent_socket_new(env->e_base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_warnx("cannot set up a connection");
+		close(fd);
+		free(c);
+		return;
+	}
+	if (getnameinfo(sa, (socklen_t)salen, c->c_peer, sizeof(c->c_peer),
+	    NULL, 0, NI_NUMERICHOST) != 0)
+		util_strlcpy(c->c_peer, "-", sizeof(c->c_peer));
+	c->c_env = env;
+	c->c_bev = bev;
+	c->c_tls = lc->lc_tls;
+	c->c_mark = now_ms();
+	c->c_over = env->e_nconns >= (size_t)env->e_conf.c_max_connections;
+	TAILQ_INSERT_TAIL(&env->e_connlist, c, c_entry);
+	env->e_nconns++;
 	if (env->e_nconns >= (size_t)env->e_conf.c_max_connections +
 	    CONN_OVERFLOW) {
 		/* Past the overflow too: stop accepting until some go. */
 		conn_listeners(env, 0);
 		log_warnx("%zu connections: not accepting more for now",
 		    env->e_nconns);
-		return bev;	/* this one is untracked but answered */
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		log_warn("connection table");
-		return bev;	/* untracked, as past the overflow */
-	}
-	i = conn_hash(bev, env->e_conns_mask);
-	while (env->e_conns[i] != NULL)
-		i = (i + 1) & env->e_conns_mask;
-	env->e_conns[i] = c;
-	c->c_bev = bev;
-	c->c_mark = time(NULL);
-	c->c_over = env->e_nconns >= (size_t)env->e_conf.c_max_connections;
-	c->c_tls = lc->lc_tls;
-	env->e_nconns++;
-	bufferevent_incref(bev);
-	evbuffer_add_cb(bufferevent_get_input(bev), conn_input, c);
-	return bev;
+	/* A client that reads no reply for idle_timeout is let go. */
+	tv.tv_sec = env->e_conf.c_idle_timeout;
+	tv.tv_usec = 0;
+	bufferevent_set_timeouts(bev, NULL, &tv);
+	/* Pipelined bytes wait in the input, up to a header block more. */
+	bufferevent_setwatermark(bev, EV_READ, 0, head_limit(env) + 65536);
+	bufferevent_setcb(bev, conn_readcb, conn_writecb, conn_eventcb, c);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
 /*
- * A request arrived on conn: 0, or -1 after replying 503 (a connection
- * past max_connections).
+ * Write a reply (out, emptied) to rq's connection: plain ones at once, as
+ * far as the socket takes it; the rest, and TLS, through the bufferevent.
  */
+void
+conn_write(struct req *rq, struct evbuffer *out)
+{
+	struct conn	*c = rq->rq_conn;
+	evutil_socket_t	 fd;
+	int		 n;
+
+	if (c == NULL || c->c_dead) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		return;
+	}
+	if (!c->c_tls && evbuffer_get_length(bufferevent_get_output(
+	    c->c_bev)) == 0 && (fd = bufferevent_getfd(c->c_bev)) != -1) {
+		while (evbuffer_get_length(out) > 0) {
+			if ((n = evbuffer_write(out, fd)) > 0)
+				continue;
+			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+				c->c_dead = 1;
+				evbuffer_drain(out, evbuffer_get_length(out));
+				return;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			break;
+		}
+	}
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_write_buffer(c->c_bev, out);
+}
+
+/*
+ * rq, which c was busy with, is done (its reply written or dropped): go on
+ * with what the client sent next, or close.
+ */
+void
+conn_done(struct conn *c, struct req *rq)
+{
+	c->c_req = NULL;
+	c->c_mark = now_ms();
+	if (c->c_dead)
+		c->c_state = CS_DEAD;
+	else if (rq->rq_close) {
+		c->c_state = CS_CLOSING;
+		bufferevent_disable(c->c_bev, EV_READ);
+	} else
+		c->c_state = CS_HEAD;
+	if (!c->c_inparse)
+		conn_settle(c);
+}
+
+/* A request arrived on its connection: 0, or -1 after replying 503. */
 int
 conn_request(struct req *rq)
 {
-	struct ecsd		*env = rq->rq_env;
-	struct bufferevent	*bev;
-	struct conn		*c;
+	struct conn	*c = rq->rq_conn;
 
-	if (rq->rq_conn == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(rq->rq_conn)) == NULL ||
-	    (c = conn_find(env, bev)) == NULL)
+	if (c == NULL || !c->c_over)
 		return 0;
-	c->c_mark = time(NULL);
-	c->c_input = 0;
-	if (c->c_over) {
-		reply_add_header(rq, "Connection", "close");
-		reply_text(rq, 503, "Too many connections, try again later");
-		return -1;
-	}
-	return 0;
+	rq->rq_close = 1;
+	reply_text(rq, 503, "Too many connections, try again later");
+	return -1;
 }
 
 /* Answer 408 on a trickling connection and close it. */
@@ -193,50 +829,99 @@ conn_timeout(struct conn *c)
 	    "Content-Type: text/html; charset=utf-8\r\n"
 	    "Content-Length: 16\r\nConnection: close\r\n\r\n"
 	    "Request timeout\n";
-	evutil_socket_t		 fd = bufferevent_getfd(c->c_bev);
 
-	if (fd == -1)
-		return;
-	if (!c->c_tls)
-		(void)send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL |
-		    MSG_DONTWAIT);
-	shutdown(fd, SHUT_RDWR);
+	conn_drop_req(c);
+	bufferevent_write(c->c_bev, msg, sizeof(msg) - 1);
+	c->c_state = CS_CLOSING;
+	bufferevent_disable(c->c_bev, EV_READ);
 }
 
-/* Five times a second: let go of closed connections, time out tricklers. */
+/* Five times a second: time out tricklers and idle connections. */
 static void
 conn_sweep(evutil_socket_t fd, short what, void *arg)
 {
-	struct ecsd		*env = arg;
-	bufferevent_event_cb	 ecb;
-	struct conn		*c;
-	time_t			 now = time(NULL);
-	size_t			 i;
+	struct ecsd	*env = arg;
+	struct conn	*c, *next;
+	int64_t		 now = now_ms();
 
-	for (i = 0; i <= env->e_conns_mask; i++) {
-		if ((c = env->e_conns[i]) == NULL)
+	(void)fd;
+	(void)what;
+	for (c = TAILQ_FIRST(&env->e_connlist); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, c_entry);
+		if (c->c_state == CS_BUSY || c->c_state == CS_CLOSING)
 			continue;
-		bufferevent_getcb(c->c_bev, NULL, NULL, &ecb, NULL);
-		if (ecb == NULL) {
-			/* evhttp freed it: the last reference closes it. */
-			evbuffer_remove_cb(bufferevent_get_input(c->c_bev),
-			    conn_input, c);
-			bufferevent_decref(c->c_bev);
-			conn_remove(env, i);
-			i--;	/* an entry may have moved into slot i */
-			continue;
-		}
 		if (c->c_input && !c->c_timedout &&
-		    now - c->c_mark > env->e_conf.c_request_timeout) {
+		    now - c->c_start >= env->e_conf.c_request_timeout * 1000) {
 			c->c_timedout = 1;
 			log_info("connection trickled a request for %ds: 408",
-			    (int)(now - c->c_mark));
+			    (int)((now - c->c_start) / 1000));
 			conn_timeout(c);
-		}
+		} else if (!c->c_input && c->c_state == CS_HEAD &&
+		    now - c->c_mark >= env->e_conf.c_idle_timeout * 1000 &&
+		    evbuffer_get_length(bufferevent_get_output(c->c_bev)) == 0)
+			conn_free(c);	/* a slow reader has the write timeout */
 	}
 	if (env->e_listeners_off && env->e_nconns <
 	    (size_t)env->e_conf.c_max_connections)
 		conn_listeners(env, 1);
+}
+
+/*
+ * Listen on addr (host:port), or on the socket a worker was given
+ * (e_lfd[tls]); the bound address in out. 0, or -1 after logging why.
+ */
+int
+conn_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
+    int tls)
+{
+	struct evconnlistener	*lev = NULL;
+	struct addrinfo		 hints, *ai = NULL;
+	struct listener_ctx	*lc = &env->e_lctx[tls];
+	unsigned		 flags = LEV_OPT_CLOSE_ON_FREE |
+	    LEV_OPT_CLOSE_ON_EXEC;
+	char			 host[128], port[16];
+	int			 p, rc;
+
+	lc->lc_env = env;
+	lc->lc_tls = tls;
+	if (env->e_lfd[tls] != -1) {
+		/* The listener owns it from here, whatever happens. */
+		evutil_make_socket_nonblocking(env->e_lfd[tls]);
+		lev = evconnlistener_new(env->e_base, conn_accept, lc, flags,
+		    0, env->e_lfd[tls]);
+		if (lev == NULL)
+			close(env->e_lfd[tls]);
+		env->e_lfd[tls] = -1;
+		if (lev == NULL) {
+			log_warn("cannot accept on %s", addr);
+			return -1;
+		}
+	} else {
+		if (http_split_addr(addr, host, sizeof(host), &p) != 0)
+			return -1;
+		snprintf(port, sizeof(port), "%d", p);
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG;
+		if ((rc = getaddrinfo(host, port, &hints, &ai)) != 0) {
+			log_warnx("cannot listen on %s: %s", addr,
+			    gai_strerror(rc));
+			return -1;
+		}
+		lev = evconnlistener_new_bind(env->e_base, conn_accept, lc,
+		    flags | LEV_OPT_REUSEABLE, CONN_BACKLOG, ai->ai_addr,
+		    (int)ai->ai_addrlen);
+		freeaddrinfo(ai);
+		if (lev == NULL) {
+			log_warn("cannot listen on %s", addr);
+			return -1;
+		}
+	}
+	env->e_listeners[env->e_nlisteners++] = lev;
+	if (http_sock_name(evconnlistener_get_fd(lev), out, outlen) != 0)
+		return -1;
+	return 0;
 }
 
 int
@@ -244,6 +929,9 @@ conn_start(struct ecsd *env)
 {
 	struct timeval	 tv = { 0, 200000 };
 
+	TAILQ_INIT(&env->e_connlist);
+	env->e_nconns = 0;
+	env->e_conns_on = 1;
 	env->e_sweep = event_new(env->e_base, -1, EV_PERSIST, conn_sweep, env);
 	if (env->e_sweep == NULL)
 		return -1;
@@ -251,25 +939,30 @@ conn_start(struct ecsd *env)
 	return 0;
 }
 
+/* Close the listeners and every connection. */
 void
 conn_stop(struct ecsd *env)
 {
 	struct conn	*c;
-	size_t		 i;
+	int		 i;
 
+	for (i = 0; i < env->e_nlisteners; i++)
+		evconnlistener_free(env->e_listeners[i]);
+	env->e_nlisteners = 0;
 	if (env->e_sweep != NULL)
 		event_free(env->e_sweep);
 	env->e_sweep = NULL;
-	for (i = 0; env->e_conns != NULL && i <= env->e_conns_mask; i++) {
-		if ((c = env->e_conns[i]) == NULL)
-			continue;
-		evbuffer_remove_cb(bufferevent_get_input(c->c_bev), conn_input,
-		    c);
-		bufferevent_decref(c->c_bev);
-		free(c);
-		env->e_conns[i] = NULL;
+	if (!env->e_conns_on)
+		return;
+	env->e_conns_on = 0;
+	while ((c = TAILQ_FIRST(&env->e_connlist)) != NULL) {
+		if (c->c_req != NULL && c->c_state == CS_BUSY) {
+			/* http_stop answered them all: this cannot be. */
+			log_warnx("%s: a request unanswered at shutdown",
+			    c->c_peer);
+			c->c_req->rq_conn = NULL;
+			c->c_req = NULL;
+		}
+		conn_free(c);
 	}
-	free(env->e_conns);
-	env->e_conns = NULL;
-	env->e_nconns = 0;
 }

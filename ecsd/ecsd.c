@@ -407,9 +407,9 @@ main(int argc, char *argv[])
 		    "autovacuum" : "no checkpoint thread: commits checkpoint "
 		    "themselves");
 	/*
-	 * epoll's changelist folds the enable/disable pairs evhttp makes for
-	 * every request into one epoll_ctl at the next dispatch (ecsd never
-	 * dups a socket, the case the changelist gets wrong).
+	 * epoll's changelist folds an event's add and delete within one turn
+	 * of the loop into one epoll_ctl at the next dispatch, or none (ecsd
+	 * never dups a socket, the case the changelist gets wrong).
 	 */
 	if ((evcfg = event_config_new()) == NULL ||
 	    event_config_set_flag(evcfg,
@@ -450,7 +450,7 @@ main(int argc, char *argv[])
 	if (env.e_conf.c_workers > 1)
 		log_info("worker %d (pid %d) serving", env.e_worker,
 		    (int)getpid());
-	else if (env.e_https != NULL)
+	else if (env.e_bound_tls[0] != '\0')
 		log_info("ready http=%s https=%s", env.e_bound, env.e_bound_tls);
 	else
 		log_info("ready http=%s", env.e_bound);
@@ -470,8 +470,8 @@ out:
 		event_free(env.e_auth_gc);
 	if (env.e_gc != NULL)
 		event_free(env.e_gc);
-	if (env.e_http != NULL || env.e_commit_ev != NULL ||
-	    env.e_tls_ctx != NULL || env.e_conns != NULL)
+	if (env.e_nlisteners > 0 || env.e_commit_ev != NULL ||
+	    env.e_tls_ctx != NULL || env.e_conns_on)
 		http_stop(&env);
 	if (env.e_base != NULL)
 		event_base_free(env.e_base);

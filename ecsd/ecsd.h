@@ -23,9 +23,7 @@
 
 struct event_base;
 struct event;
-struct evhttp;
-struct evhttp_request;
-struct evhttp_connection;
+struct bufferevent;
 struct evbuffer;
 struct evconnlistener;
 
@@ -112,14 +110,38 @@ struct lookup_cache {
 };
 
 /* A client connection (conn.c). */
-struct conn {
-	struct bufferevent	*c_bev;		/* NULL: free slot */
-	time_t			 c_mark;	/* accepted or last request */
-	int			 c_input;	/* bytes since c_mark */
-	int			 c_over;	/* past max_connections */
-	int			 c_timedout;
-	int			 c_tls;
+enum conn_state {
+	CS_HEAD,		/* reading a header block */
+	CS_BODY,		/* reading a body by its Content-Length */
+	CS_CHUNK_SIZE,		/* reading a chunked body */
+	CS_CHUNK_DATA,
+	CS_CHUNK_END,
+	CS_TRAILER,
+	CS_BUSY,		/* its request is with http.c */
+	CS_CLOSING,		/* closes once its output is out */
+	CS_DEAD			/* to be freed */
 };
+
+struct conn {
+	struct ecsd		*c_env;
+	struct bufferevent	*c_bev;
+	TAILQ_ENTRY(conn)	 c_entry;
+	struct req		*c_req;		/* being read, or handled */
+	enum conn_state		 c_state;
+	int			 c_tls;
+	int			 c_over;	/* past max_connections */
+	int			 c_input;	/* a request has begun */
+	int			 c_timedout;
+	int			 c_eof;		/* the client sends no more */
+	int			 c_dead;	/* gone: drop the reply */
+	int			 c_inparse;	/* conn_parse is on the stack */
+	int64_t			 c_mark;	/* accepted or last reply, ms */
+	int64_t			 c_start;	/* its request began, ms */
+	size_t			 c_scan;	/* header bytes looked at */
+	size_t			 c_left;	/* body or chunk bytes to come */
+	char			 c_peer[64];
+};
+TAILQ_HEAD(connlist, conn);
 
 struct listener_ctx {
 	struct ecsd		*lc_env;
@@ -150,12 +172,37 @@ struct authn_state {
 	struct authn_fail	 as_fails[AUTHN_FAILS];
 };
 
+/* A request header, split in place in the request's header block. */
+struct req_hdr {
+	const char	*h_name;
+	const char	*h_value;
+};
+
+#define REQ_H_CTYPE	0x01	/* Content-Type among the reply headers */
+#define REQ_H_CACHE	0x02	/* Cache-Control */
+
 /* One request from arrival to reply. */
 struct req {
 	struct ecsd			*rq_env;
-	struct evhttp_request		*rq_http;
-	struct evhttp_connection	*rq_conn;
+	struct conn			*rq_conn;	/* NULL: gone */
 	int				 rq_method;	/* EVHTTP_REQ_* */
+	int				 rq_major;	/* HTTP version */
+	int				 rq_minor;
+	int				 rq_close;	/* close after the reply */
+	int				 rq_chunked;
+	int				 rq_expect;	/* 100-continue */
+	int64_t				 rq_clen;	/* Content-Length */
+	char				*rq_uri;	/* as sent, in rq_hblock */
+	char				*rq_hblock;	/* header block, split */
+	size_t				 rq_hcap;
+	size_t				 rq_hbytes;	/* its length */
+	struct req_hdr			*rq_hv;		/* its headers */
+	size_t				 rq_nhv;
+	size_t				 rq_hvcap;
+	struct evbuffer			*rq_in;		/* request body */
+	struct buf			 rq_hout;	/* reply headers */
+	int				 rq_hflags;	/* REQ_H_* in rq_hout */
+	struct evbuffer			*rq_out;	/* the reply as sent */
 	const char			*rq_mname;
 	char				*rq_path;	/* normalised, no query */
 	char				*rq_query;	/* or NULL */
@@ -175,7 +222,6 @@ struct req {
 	int				 rq_parked;	/* a waiting events fifo */
 	int				 rq_delayed;	/* a throttled reply */
 	struct event			*rq_wait_timer;
-	struct event			*rq_wait_watch;	/* peer EOF */
 	int				 rq_wait_fmt;
 	int				 rq_wait_pop;
 	int64_t				 rq_wait_count;
@@ -205,8 +251,6 @@ struct plugin_proc {
 struct ecsd {
 	struct conf		 e_conf;
 	struct event_base	*e_base;
-	struct evhttp		*e_http;
-	struct evhttp		*e_https;
 	void			*e_tls_ctx;	/* SSL_CTX */
 	char			 e_bound_tls[80];
 	struct store		*e_store;
@@ -227,8 +271,8 @@ struct ecsd {
 	int			 e_nwaiters;
 	struct authn_state	 e_authn;
 	struct lookup_cache	*e_cache;
-	struct conn		**e_conns;	/* open addressing by bev */
-	size_t			 e_conns_mask;
+	struct connlist		 e_connlist;
+	int			 e_conns_on;
 	size_t			 e_nconns;
 	struct event		*e_sweep;
 	struct evconnlistener	*e_listeners[2];
@@ -279,6 +323,11 @@ void	 http_stop(struct ecsd *);
 void	 http_commit_now(struct ecsd *);
 int	 http_notify_start(struct ecsd *);
 void	 http_send_now(struct req *);
+struct req *http_req_new(struct ecsd *);
+void	 http_req_free(struct req *);
+void	 http_request(struct req *);
+void	 http_refuse(struct req *, int, const char *);
+void	 http_gone(struct req *);
 void	 http_park(struct req *, int seconds);
 void	 http_unpark(struct req *);
 void	 http_delay(struct req *, int seconds);
@@ -313,11 +362,12 @@ enum ecs_err cache_resource(struct ecsd *, const char *ns, const char *name,
 	    struct ecs_resource *);
 
 /* conn.c */
-int	 conn_init(struct ecsd *);
 int	 conn_start(struct ecsd *);
 void	 conn_stop(struct ecsd *);
-struct bufferevent *conn_bevcb(struct event_base *, void *);
+int	 conn_listen(struct ecsd *, const char *, char *, size_t, int);
 int	 conn_request(struct req *);
+void	 conn_write(struct req *, struct evbuffer *);
+void	 conn_done(struct conn *, struct req *);
 
 /* plugin.c */
 int	 plugin_start(struct ecsd *);
@@ -327,10 +377,9 @@ void	 plugin_stop(struct ecsd *);
 struct bufferevent;
 void	*tls_server_ctx(const struct conf *);
 void	 tls_ctx_free(void *);
-struct bufferevent *tls_bevcb(struct event_base *, void *);
-int	 tls_peer_identity(struct evhttp_connection *, char *, size_t, char *,
+struct bufferevent *tls_bev_new(struct event_base *, int, void *);
+int	 tls_peer_identity(struct bufferevent *, char *, size_t, char *,
 	    size_t);
-int	 tls_is_tls(struct evhttp_connection *);
 
 /* authn.c */
 #define AUTHN_COOKIES	0x01

@@ -34,7 +34,6 @@
 #include "ecsd.h"
 #include "util.h"
 
-static void	 http_request_cb(struct evhttp_request *, void *);
 #define BATCH_MAX	1024	/* writes in one transaction at most */
 #define REQ_POOL	256	/* freed request contexts kept for reuse */
 
@@ -46,13 +45,18 @@ struct logbatch {
 
 static void	 http_send(struct req *, struct logbatch *);
 static void	 req_free(struct req *);
+static void	 req_destroy(struct req *);
 static int	 int_cmp(const void *, const void *);
 
 const char *
 req_header(struct req *rq, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(
-	    rq->rq_http), name);
+	size_t	 i;
+
+	for (i = 0; i < rq->rq_nhv; i++)
+		if (strcasecmp(rq->rq_hv[i].h_name, name) == 0)
+			return rq->rq_hv[i].h_value;
+	return NULL;
 }
 
 /*
@@ -62,33 +66,31 @@ req_header(struct req *rq, const char *name)
 const char *
 req_header_list(struct req *rq, const char *name)
 {
-	struct evkeyvalq	*hs = evhttp_request_get_input_headers(
-	    rq->rq_http);
-	struct evkeyval		*kv;
 	struct buf		 b;
 	const char		*first = NULL;
+	size_t			 i;
 	int			 n = 0;
 
 	if (rq->rq_nscratch == REQ_SCRATCH)
 		return req_header(rq, name);
 	/* Mostly there is one instance or none: one pass finds out. */
-	TAILQ_FOREACH(kv, hs, next) {
-		if (strcasecmp(kv->key, name) != 0)
+	for (i = 0; i < rq->rq_nhv; i++) {
+		if (strcasecmp(rq->rq_hv[i].h_name, name) != 0)
 			continue;
 		if (n++ > 0)
 			break;
-		first = kv->value;
+		first = rq->rq_hv[i].h_value;
 	}
 	if (n <= 1)
 		return first;
 	n = 0;
 	buf_init(&b, 0);
-	TAILQ_FOREACH(kv, hs, next) {
-		if (strcasecmp(kv->key, name) != 0)
+	for (i = 0; i < rq->rq_nhv; i++) {
+		if (strcasecmp(rq->rq_hv[i].h_name, name) != 0)
 			continue;
 		if (n++ > 0)
 			buf_addc(&b, ',');
-		buf_adds(&b, kv->value);
+		buf_adds(&b, rq->rq_hv[i].h_value);
 	}
 	if (b.b_err) {
 		buf_free(&b);
@@ -98,11 +100,26 @@ req_header_list(struct req *rq, const char *name)
 	return rq->rq_scratch[rq->rq_nscratch - 1];
 }
 
+/*
+ * Add a reply header. One with a CR or LF in it is dropped (and logged),
+ * so that nothing a client sent can split the reply.
+ */
 void
 reply_add_header(struct req *rq, const char *name, const char *value)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(rq->rq_http),
-	    name, value);
+	if (name[strcspn(name, "\r\n:")] != '\0' ||
+	    value[strcspn(value, "\r\n")] != '\0') {
+		log_warnx("reply header %s dropped: CR or LF in it", name);
+		return;
+	}
+	if (strcasecmp(name, "Content-Type") == 0)
+		rq->rq_hflags |= REQ_H_CTYPE;
+	else if (strcasecmp(name, "Cache-Control") == 0)
+		rq->rq_hflags |= REQ_H_CACHE;
+	buf_adds(&rq->rq_hout, name);
+	buf_add(&rq->rq_hout, ": ", 2);
+	buf_adds(&rq->rq_hout, value);
+	buf_add(&rq->rq_hout, "\r\n", 2);
 }
 
 /* Content-Type with ; charset=utf-8 unless it has a charset (3.2). */
@@ -127,13 +144,10 @@ void
 reply(struct req *rq, int status, const char *ctype, const void *body,
     size_t len)
 {
-	struct evkeyvalq	*h = evhttp_request_get_output_headers(
-	    rq->rq_http);
-
 	rq->rq_status = status;
-	if (ctype != NULL && evhttp_find_header(h, "Content-Type") == NULL)
+	if (ctype != NULL && !(rq->rq_hflags & REQ_H_CTYPE))
 		set_ctype(rq, ctype);
-	if (evhttp_find_header(h, "Cache-Control") == NULL)
+	if (!(rq->rq_hflags & REQ_H_CACHE))
 		reply_add_header(rq, "Cache-Control", "no-cache");
 	if (len > 0)
 		evbuffer_add(rq->rq_body, body, len);
@@ -220,10 +234,8 @@ reply_error(struct req *rq, const struct ecs_error *err)
 const char *
 req_body(struct req *rq, size_t *len)
 {
-	struct evbuffer	*in = evhttp_request_get_input_buffer(rq->rq_http);
-
-	*len = evbuffer_get_length(in);
-	return (const char *)evbuffer_pullup(in, -1);
+	*len = evbuffer_get_length(rq->rq_in);
+	return (const char *)evbuffer_pullup(rq->rq_in, -1);
 }
 
 static int
@@ -433,24 +445,19 @@ http_end_write(struct req *rq, int ok)
 	batch_end(env, ECS_ESTORE);
 }
 
-static void
-http_closecb(struct evhttp_connection *conn, void *arg)
+/*
+ * The client of rq went away (conn.c): a waiter goes at once, a reply
+ * waiting for its batch is dropped when the batch ends.
+ */
+void
+http_gone(struct req *rq)
 {
-	struct ecsd	*env = arg;
-	struct req	*rq, *next;
-
-	TAILQ_FOREACH(rq, &env->e_pending, rq_entry)
-		if (rq->rq_conn == conn)
-			rq->rq_dead = 1;
-	/* A waiter whose client went away frees its slot at once. */
-	for (rq = TAILQ_FIRST(&env->e_waiters); rq != NULL; rq = next) {
-		next = TAILQ_NEXT(rq, rq_wentry);
-		if (rq->rq_conn != conn)
-			continue;
-		http_unpark(rq);
-		log_debug("%s: waiter gone", rq->rq_peer);
-		req_free(rq);
-	}
+	rq->rq_dead = 1;
+	if (!rq->rq_parked)
+		return;
+	http_unpark(rq);
+	log_debug("%s: waiter gone", rq->rq_peer);
+	req_free(rq);
 }
 
 static void
@@ -474,35 +481,12 @@ http_delay(struct req *rq, int seconds)
 		rq->rq_delayed = 0;
 }
 
-/*
- * libevent does not read from a connection whose request is unanswered, so
- * a waiter watches its socket itself: EOF or an error means the client
- * went away, and freeing the connection frees the waiter (http_closecb).
- * Pipelined bytes end the watch; the timeout still answers.
- */
-static void
-http_wait_eof(evutil_socket_t fd, short what, void *arg)
-{
-	struct req	*rq = arg;
-	char		 c;
-	ssize_t		 n;
-
-	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-	if (n > 0 || (n == -1 && (errno == EAGAIN || errno == EINTR))) {
-		if (n > 0)
-			event_del(rq->rq_wait_watch);
-		return;
-	}
-	evhttp_connection_free(rq->rq_conn);
-}
-
 /* Hold a request until an event for its caller commits, or seconds pass. */
 void
 http_park(struct req *rq, int seconds)
 {
 	struct ecsd		*env = rq->rq_env;
 	struct timeval		 tv;
-	struct bufferevent	*bev;
 
 	tv.tv_sec = seconds;
 	tv.tv_usec = 0;
@@ -515,16 +499,11 @@ http_park(struct req *rq, int seconds)
 	}
 	evtimer_add(rq->rq_wait_timer, &tv);
 	rq->rq_parked = 1;
+	/* A client that goes away meanwhile is seen by conn.c. */
 	if (rq->rq_delayed) {
 		TAILQ_INSERT_TAIL(&env->e_waiters, rq, rq_wentry);
 		return;
 	}
-	bev = evhttp_connection_get_bufferevent(rq->rq_conn);
-	if (rq->rq_wait_watch == NULL && bev != NULL)
-		rq->rq_wait_watch = event_new(env->e_base, bufferevent_getfd(bev),
-		    EV_READ | EV_PERSIST, http_wait_eof, rq);
-	if (rq->rq_wait_watch != NULL)
-		event_add(rq->rq_wait_watch, NULL);
 	TAILQ_INSERT_TAIL(&env->e_waiters, rq, rq_wentry);
 	env->e_nwaiters++;
 }
@@ -535,8 +514,6 @@ http_unpark(struct req *rq)
 	if (!rq->rq_parked)
 		return;
 	evtimer_del(rq->rq_wait_timer);
-	if (rq->rq_wait_watch != NULL)
-		event_del(rq->rq_wait_watch);
 	TAILQ_REMOVE(&rq->rq_env->e_waiters, rq, rq_wentry);
 	if (!rq->rq_delayed)
 		rq->rq_env->e_nwaiters--;
@@ -599,8 +576,8 @@ batch_end(struct ecsd *env, enum ecs_err e)
 		if (e != ECS_OK) {
 			evbuffer_drain(rq->rq_body,
 			    evbuffer_get_length(rq->rq_body));
-			evhttp_clear_headers(evhttp_request_get_output_headers(
-			    rq->rq_http));
+			buf_reset(&rq->rq_hout);
+			rq->rq_hflags = 0;
 			reply_text(rq, 503, "Storage unavailable, the change "
 			    "was not saved");
 		}
@@ -785,56 +762,125 @@ http_notify_start(struct ecsd *env)
 /* --- requests ------------------------------------------------------------- */
 
 /*
- * A request context, zeroed, with an empty body buffer: from the pool of
+ * A request context, zeroed, with its buffers empty: from the pool of
  * freed ones when it has one (a struct req is 1.2 KB, past malloc's
- * per-thread cache, and each one also took an evbuffer), else new.
+ * per-thread cache, and its buffers keep what they grew to), else new.
  */
-static struct req *
-req_new(struct ecsd *env)
+struct req *
+http_req_new(struct ecsd *env)
 {
-	struct req	*rq;
-	struct evbuffer	*body;
+	struct req	*rq, keep;
 
 	if ((rq = TAILQ_FIRST(&env->e_reqpool)) != NULL) {
 		TAILQ_REMOVE(&env->e_reqpool, rq, rq_entry);
 		env->e_nreqpool--;
-		body = rq->rq_body;
+		keep = *rq;
 		memset(rq, 0, sizeof(*rq));
-		rq->rq_body = body;
+		rq->rq_body = keep.rq_body;
+		rq->rq_in = keep.rq_in;
+		rq->rq_out = keep.rq_out;
+		rq->rq_hout = keep.rq_hout;
+		rq->rq_hblock = keep.rq_hblock;
+		rq->rq_hcap = keep.rq_hcap;
+		rq->rq_hv = keep.rq_hv;
+		rq->rq_hvcap = keep.rq_hvcap;
+		rq->rq_env = env;
 		return rq;
 	}
 	if ((rq = calloc(1, sizeof(*rq))) == NULL)
 		return NULL;
-	if ((rq->rq_body = evbuffer_new()) == NULL) {
-		free(rq);
+	rq->rq_env = env;
+	buf_init(&rq->rq_hout, 0);
+	if ((rq->rq_body = evbuffer_new()) == NULL ||
+	    (rq->rq_in = evbuffer_new()) == NULL ||
+	    (rq->rq_out = evbuffer_new()) == NULL) {
+		req_destroy(rq);
 		return NULL;
 	}
 	return rq;
 }
 
-/* Free what a request holds; the context goes back to the pool. */
+/* Free a request context and its buffers for good. */
+static void
+req_destroy(struct req *rq)
+{
+	if (rq->rq_body != NULL)
+		evbuffer_free(rq->rq_body);
+	if (rq->rq_in != NULL)
+		evbuffer_free(rq->rq_in);
+	if (rq->rq_out != NULL)
+		evbuffer_free(rq->rq_out);
+	buf_free(&rq->rq_hout);
+	free(rq->rq_hblock);
+	free(rq->rq_hv);
+	free(rq);
+}
+
+static void
+drain(struct evbuffer *b)
+{
+	size_t	 n = evbuffer_get_length(b);
+
+	if (n > 0)
+		evbuffer_drain(b, n);
+}
+
+/*
+ * Free what a request holds and tell its connection it is done; the
+ * context goes back to the pool.
+ */
 static void
 req_free(struct req *rq)
 {
 	struct ecsd	*env = rq->rq_env;
+	struct conn	*c = rq->rq_conn;
 	int		 i;
 
+	if (c != NULL) {
+		rq->rq_conn = NULL;
+		conn_done(c, rq);
+	}
 	if (rq->rq_wait_timer != NULL)
 		event_free(rq->rq_wait_timer);
-	if (rq->rq_wait_watch != NULL)
-		event_free(rq->rq_wait_watch);
+	rq->rq_wait_timer = NULL;
 	for (i = 0; i < rq->rq_nscratch; i++)
 		free(rq->rq_scratch[i]);
+	rq->rq_nscratch = 0;
 	free(rq->rq_path);
 	free(rq->rq_query);
+	rq->rq_path = rq->rq_query = NULL;
 	if (env->e_nreqpool < env->e_reqpool_max) {
-		evbuffer_drain(rq->rq_body, evbuffer_get_length(rq->rq_body));
+		drain(rq->rq_body);
+		drain(rq->rq_in);
+		drain(rq->rq_out);
+		buf_reset(&rq->rq_hout);
+		/* A huge header block is not kept. */
+		if (rq->rq_hcap > 16384) {
+			free(rq->rq_hblock);
+			rq->rq_hblock = NULL;
+			rq->rq_hcap = 0;
+		}
+		if (rq->rq_hvcap > 256) {
+			free(rq->rq_hv);
+			rq->rq_hv = NULL;
+			rq->rq_hvcap = 0;
+		}
+		if (rq->rq_hout.b_cap > 16384) {
+			buf_free(&rq->rq_hout);
+			buf_init(&rq->rq_hout, 0);
+		}
 		TAILQ_INSERT_HEAD(&env->e_reqpool, rq, rq_entry);
 		env->e_nreqpool++;
 		return;
 	}
-	evbuffer_free(rq->rq_body);
-	free(rq);
+	req_destroy(rq);
+}
+
+/* A request conn.c read but did not hand over. */
+void
+http_req_free(struct req *rq)
+{
+	req_free(rq);
 }
 
 static void
@@ -845,8 +891,7 @@ req_pool_free(struct ecsd *env)
 	env->e_reqpool_max = 0;
 	while ((rq = TAILQ_FIRST(&env->e_reqpool)) != NULL) {
 		TAILQ_REMOVE(&env->e_reqpool, rq, rq_entry);
-		evbuffer_free(rq->rq_body);
-		free(rq);
+		req_destroy(rq);
 	}
 	env->e_nreqpool = 0;
 }
@@ -956,71 +1001,122 @@ access_log(struct req *rq, struct logbatch *lb)
 	lb->lb_len += (size_t)(p - line);
 }
 
-/*
- * Write a reply out now rather than on a later turn of the loop. evhttp
- * asks for the socket to be writable and writes once epoll says so: an
- * epoll_ctl call and a turn of the loop more per reply, for a socket that
- * is nearly always writable (strace of produce: three epoll_ctl calls per
- * request before, two after). What the socket takes at once goes now; if
- * that is all of it, evhttp is told through the bufferevent's own write
- * callback, as the bufferevent would have told it. What does not fit is
- * left to the bufferevent, which writes it as the client reads (limits.t).
- * The output buffer's head is frozen while the bufferevent owns it.
- * Plain connections only: a TLS bufferevent writes through its SSL.
- */
-static void
-http_flush(struct bufferevent *bev)
+/* The reason phrase of a status, as evhttp gave them. */
+static const char *
+reason(int status)
 {
-	struct evbuffer		*out = bufferevent_get_output(bev);
-	evutil_socket_t		 fd = bufferevent_getfd(bev);
-	bufferevent_data_cb	 wcb;
-	void			*arg;
-	int			 n;
-
-	if (fd == -1 || evbuffer_get_length(out) == 0)
-		return;
-	evbuffer_unfreeze(out, 1);
-	n = evbuffer_write(out, fd);
-	evbuffer_freeze(out, 1);
-	if (n <= 0 || evbuffer_get_length(out) > 0)
-		return;
-	bufferevent_getcb(bev, NULL, &wcb, NULL, &arg);
-	if (wcb != NULL)
-		wcb(bev, arg);
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 406: return "Not Acceptable";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 410: return "Gone";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 413: return "Request Entity Too Large";
+	case 414: return "Request-URI Too Long";
+	case 415: return "Unsupported Media Type";
+	case 416: return "Requested Range Not Satisfiable";
+	case 417: return "Expectation Failed";
+	case 422: return "Unprocessable Entity";
+	case 429: return "Too Many Requests";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default:
+		return status < 200 ? "Informational" : status < 300 ?
+		    "Success" : status < 400 ? "Redirection" : status < 500 ?
+		    "Client Error" : "Server Error";
+	}
 }
 
+/*
+ * Send rq's reply: the status line, the handler's headers, Content-Length,
+ * Date and Connection, built by hand in one buffer with the body, which
+ * conn.c writes at once.
+ */
 static void
 http_send(struct req *rq, struct logbatch *lb)
 {
-	struct bufferevent	*bev;
-	char			 len[32], date[64];
-	size_t			 n;
+	char		 head[512], *p = head;
+	size_t		 n;
+	int		 st, body_ok;
 
 	if (rq->rq_status == 0)
 		reply_text(rq, 500, "Internal error: no reply");
+	st = rq->rq_status;
 	n = evbuffer_get_length(rq->rq_body);
-	/* No handler sets Content-Length: added here, nothing to remove. */
-	if (rq->rq_status != 304 || n > 0) {
-		*put_u64(len, n) = '\0';
-		reply_add_header(rq, "Content-Length", len);
+	body_ok = st >= 200 && st != 204 && st != 304;
+	/* Unlabelled content is HTML, as evhttp labelled it. */
+	if (body_ok && !rq->rq_head && !(rq->rq_hflags & REQ_H_CTYPE))
+		reply_add_header(rq, "Content-Type",
+		    "text/html; charset=utf-8");
+	p = put_str(p, rq->rq_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ");
+	p = put_u64(p, (uint64_t)(st < 100 || st > 999 ? 500 : st));
+	*p++ = ' ';
+	p = put_str(p, reason(st));
+	*p++ = '\r';
+	*p++ = '\n';
+	evbuffer_add(rq->rq_out, head, (size_t)(p - head));
+	if (rq->rq_hout.b_len > 0)
+		evbuffer_add(rq->rq_out, rq->rq_hout.b_data, rq->rq_hout.b_len);
+	p = head;
+	/* No handler sets Content-Length: added here. */
+	if (st != 304 || n > 0) {
+		p = put_str(p, "Content-Length: ");
+		p = put_u64(p, n);
+		p = put_str(p, "\r\n");
 	}
-	/*
-	 * The Date evhttp would add to an HTTP/1.1 answer (in the same
-	 * place, last), without its gmtime_r and printf.
-	 */
-	if (rq->rq_http->major == 1 && rq->rq_http->minor >= 1) {
-		util_http_date(time(NULL), date, sizeof(date));
-		reply_add_header(rq, "Date", date);
+	if (rq->rq_minor >= 1) {
+		p = put_str(p, "Date: ");
+		util_http_date(time(NULL), p, 64);
+		p += strlen(p);
+		p = put_str(p, "\r\n");
 	}
+	if (rq->rq_close && rq->rq_minor >= 1)
+		p = put_str(p, "Connection: close\r\n");
+	else if (!rq->rq_close && rq->rq_minor == 0)
+		p = put_str(p, "Connection: keep-alive\r\n");
+	p = put_str(p, "\r\n");
+	evbuffer_add(rq->rq_out, head, (size_t)(p - head));
 	if (rq->rq_head)
-		evbuffer_drain(rq->rq_body, n);
-	bev = rq->rq_tls || rq->rq_conn == NULL ? NULL :
-	    evhttp_connection_get_bufferevent(rq->rq_conn);
-	evhttp_send_reply(rq->rq_http, rq->rq_status, NULL, rq->rq_body);
+		drain(rq->rq_body);
+	else
+		evbuffer_add_buffer(rq->rq_out, rq->rq_body);
 	access_log(rq, lb);
+	if (!rq->rq_dead)
+		conn_write(rq, rq->rq_out);
 	req_free(rq);
-	if (bev != NULL)
-		http_flush(bev);
+}
+
+/* Refuse a request conn.c could not read: one line of text. */
+void
+http_refuse(struct req *rq, int status, const char *text)
+{
+	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
+	if (rq->rq_path == NULL)
+		rq->rq_path = strdup("-");
+	rq->rq_mname = method_name(rq->rq_method);
+	reply_text(rq, status, text);
+	http_send_now(rq);
 }
 
 /* Decode %XX escapes in place; -1 on a bad escape or a NUL. */
@@ -1051,56 +1147,27 @@ pct_decode(char *s)
 	return 0;
 }
 
-static size_t
-header_bytes(struct evhttp_request *r)
+/* A request conn.c read: route it, and reply now or after its batch. */
+void
+http_request(struct req *rq)
 {
-	struct evkeyval	*kv;
-	size_t		 n = 0;
-	const char	*uri = evhttp_request_get_uri(r);
-
-	TAILQ_FOREACH(kv, evhttp_request_get_input_headers(r), next)
-		n += strlen(kv->key) + strlen(kv->value) + 4;
-	return n + (uri ? strlen(uri) : 0);
-}
-
-static void
-http_request_cb(struct evhttp_request *r, void *arg)
-{
-	struct ecsd		*env = arg;
-	struct req		*rq;
+	struct ecsd		*env = rq->rq_env;
 	const char		*uri, *q;
-	char			*peer = NULL;
-	ev_uint16_t		 port;
 	size_t			 n;
 
-	if ((rq = req_new(env)) == NULL) {
-		evhttp_send_error(r, 500, "Out of memory");
-		return;
-	}
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
-	rq->rq_env = env;
-	rq->rq_http = r;
-	rq->rq_conn = evhttp_request_get_connection(r);
-	rq->rq_method = evhttp_request_get_command(r);
 	rq->rq_mname = method_name(rq->rq_method);
 	rq->rq_head = rq->rq_method == EVHTTP_REQ_HEAD;
-	if (rq->rq_conn != NULL) {
-		evhttp_connection_get_peer(rq->rq_conn, &peer, &port);
-		util_strlcpy(rq->rq_peer, peer ? peer : "-",
-		    sizeof(rq->rq_peer));
-		evhttp_connection_set_closecb(rq->rq_conn, http_closecb, env);
-		rq->rq_tls = tls_is_tls(rq->rq_conn);
-	}
 	if (conn_request(rq) != 0) {
 		rq->rq_path = strdup("-");
 		goto send;
 	}
-	if (header_bytes(r) > (size_t)env->e_conf.c_max_headers) {
+	if (rq->rq_hbytes > (size_t)env->e_conf.c_max_headers) {
 		rq->rq_path = strdup("-");
 		reply_text(rq, 431, "Request header fields too large");
 		goto send;
 	}
-	uri = evhttp_request_get_uri(r);
+	uri = rq->rq_uri;
 	if (uri == NULL || *uri != '/') {
 		rq->rq_path = strdup("-");
 		reply_text(rq, 400, "Bad request target");
@@ -1186,66 +1253,6 @@ http_sock_name(int fd, char *out, size_t outlen)
 	return 0;
 }
 
-/*
- * Make one evhttp listening on addr (host:port), or on the socket a worker
- * was given (e_lfd); the bound address in out.
- */
-static struct evhttp *
-http_listen(struct ecsd *env, const char *addr, char *out, size_t outlen,
-    int tls)
-{
-	struct evhttp			*http;
-	struct evhttp_bound_socket	*bs;
-	struct evconnlistener		*lev;
-	char				 host[128];
-	int				 port;
-
-	if ((http = evhttp_new(env->e_base)) == NULL)
-		return NULL;
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD |
-	    EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-	evhttp_set_max_body_size(http, (ev_ssize_t)env->e_conf.c_max_body);
-	/* Header blocks between max_headers and this get our 431. */
-	evhttp_set_max_headers_size(http,
-	    (ev_ssize_t)env->e_conf.c_max_headers * 4);
-	evhttp_set_timeout(http, (int)env->e_conf.c_idle_timeout);
-	evhttp_set_default_content_type(http, "text/html; charset=utf-8");
-	evhttp_set_gencb(http, http_request_cb, env);
-	env->e_lctx[tls].lc_env = env;
-	env->e_lctx[tls].lc_tls = tls;
-	evhttp_set_bevcb(http, conn_bevcb, &env->e_lctx[tls]);
-
-	if (env->e_lfd[tls] != -1) {
-		/* evhttp owns it from here, whatever happens. */
-		bs = evhttp_accept_socket_with_handle(http, env->e_lfd[tls]);
-		if (bs == NULL)
-			close(env->e_lfd[tls]);
-		env->e_lfd[tls] = -1;
-		if (bs == NULL) {
-			log_warn("cannot accept on %s", addr);
-			goto fail;
-		}
-	} else {
-		if (http_split_addr(addr, host, sizeof(host), &port) != 0)
-			goto fail;
-		bs = evhttp_bind_socket_with_handle(http, host,
-		    (ev_uint16_t)port);
-		if (bs == NULL) {
-			log_warn("cannot listen on %s", addr);
-			goto fail;
-		}
-	}
-	lev = evhttp_bound_socket_get_listener(bs);
-	env->e_listeners[env->e_nlisteners++] = lev;
-	if (http_sock_name(evconnlistener_get_fd(lev), out, outlen) != 0)
-		goto fail;
-	return http;
-fail:
-	evhttp_free(http);
-	return NULL;
-}
-
 int
 http_start(struct ecsd *env)
 {
@@ -1263,18 +1270,17 @@ http_start(struct ecsd *env)
 	env->e_commit_ev = event_new(env->e_base, -1, 0, http_commit_cb, env);
 	if (env->e_commit_ev == NULL ||
 	    event_priority_set(env->e_commit_ev, 2) != 0 ||
-	    conn_init(env) != 0 || conn_start(env) != 0 ||
-	    cache_init(env) != 0)
+	    conn_start(env) != 0 || cache_init(env) != 0)
 		return -1;
-	if ((env->e_http = http_listen(env, env->e_conf.c_listen,
-	    env->e_bound, sizeof(env->e_bound), 0)) == NULL)
+	if (conn_listen(env, env->e_conf.c_listen, env->e_bound,
+	    sizeof(env->e_bound), 0) != 0)
 		return -1;
 	if (env->e_conf.c_listen_tls[0] == '\0')
 		return 0;
 	if ((env->e_tls_ctx = tls_server_ctx(&env->e_conf)) == NULL)
 		return -1;
-	if ((env->e_https = http_listen(env, env->e_conf.c_listen_tls,
-	    env->e_bound_tls, sizeof(env->e_bound_tls), 1)) == NULL)
+	if (conn_listen(env, env->e_conf.c_listen_tls, env->e_bound_tls,
+	    sizeof(env->e_bound_tls), 1) != 0)
 		return -1;
 	return 0;
 }
@@ -1294,12 +1300,6 @@ http_stop(struct ecsd *env)
 			http_send_now(rq);
 	}
 	http_commit_now(env);
-	if (env->e_http != NULL)
-		evhttp_free(env->e_http);
-	env->e_http = NULL;
-	if (env->e_https != NULL)
-		evhttp_free(env->e_https);
-	env->e_https = NULL;
 	conn_stop(env);
 	req_pool_free(env);
 	cache_free(env);

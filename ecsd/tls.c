@@ -80,18 +80,22 @@ tls_ctx_free(void *ctx)
 	SSL_CTX_free(ctx);
 }
 
-/* evhttp's bufferevent factory for the HTTPS listener. */
+/* A connection accepted on the HTTPS listener (fd), as a bufferevent. */
 struct bufferevent *
-tls_bevcb(struct event_base *base, void *arg)
+tls_bev_new(struct event_base *base, int fd, void *ctx)
 {
-	SSL	*ssl;
+	struct bufferevent	*bev;
+	SSL			*ssl;
 
-	if ((ssl = SSL_new(arg)) == NULL) {
+	if ((ssl = SSL_new(ctx)) == NULL) {
 		tls_log_errors("SSL_new");
 		return NULL;
 	}
-	return bufferevent_openssl_socket_new(base, -1, ssl,
+	/* On failure (out of memory) the SSL is left: libevent may
+	 * have freed it with what it made. */
+	bev = bufferevent_openssl_socket_new(base, fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	return bev;
 }
 
 /*
@@ -101,10 +105,9 @@ tls_bevcb(struct event_base *base, void *arg)
  * the certificate did not verify.
  */
 int
-tls_peer_identity(struct evhttp_connection *conn, char *fpr, size_t fprlen,
+tls_peer_identity(struct bufferevent *bev, char *fpr, size_t fprlen,
     char *dn, size_t dnlen)
 {
-	struct bufferevent	*bev;
 	SSL			*ssl;
 	X509			*cert;
 	BIO			*bio;
@@ -113,9 +116,7 @@ tls_peer_identity(struct evhttp_connection *conn, char *fpr, size_t fprlen,
 	char			 hex[2 * EVP_MAX_MD_SIZE + 1];
 	int			 n;
 
-	if (conn == NULL ||
-	    (bev = evhttp_connection_get_bufferevent(conn)) == NULL ||
-	    (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
+	if (bev == NULL || (ssl = bufferevent_openssl_get_ssl(bev)) == NULL)
 		return 0;
 	if ((cert = SSL_get1_peer_certificate(ssl)) == NULL)
 		return 0;
@@ -138,13 +139,3 @@ tls_peer_identity(struct evhttp_connection *conn, char *fpr, size_t fprlen,
 	return 1;
 }
 
-/* Is this connection the HTTPS listener's? */
-int
-tls_is_tls(struct evhttp_connection *conn)
-{
-	struct bufferevent	*bev;
-
-	return conn != NULL &&
-	    (bev = evhttp_connection_get_bufferevent(conn)) != NULL &&
-	    bufferevent_openssl_get_ssl(bev) != NULL;
-}
