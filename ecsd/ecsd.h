@@ -361,6 +361,11 @@ enum ecs_err cache_identity(struct ecsd *, const char *, struct ecs_participant 
 enum ecs_err cache_resource(struct ecsd *, const char *ns, const char *name,
 	    struct ecs_resource *);
 
+/* hparse.c */
+size_t	 hparse_end(const unsigned char *, size_t, size_t);
+int	 hparse_head(struct req *, char *, size_t, const char **);
+int	 hparse_framing(struct req *, int64_t, const char **);
+
 /* conn.c */
 int	 conn_start(struct ecsd *);
 void	 conn_stop(struct ecsd *);

@@ -74,6 +74,8 @@ subtest 'malformed requests: exact status, then the connection closes' => sub {
 		[ 'folded header line', "GET /sys/memberships HTTP/1.1\r\nHost: x\r\n" .
 		    "X-EcsAuthId: $A2\r\n  continued\r\n\r\n", 400 ],
 		[ 'space before the colon', "GET /sys/memberships HTTP/1.1\r\nHost : x\r\n\r\n", 400 ],
+		[ 'header line without a colon', "GET /sys/memberships HTTP/1.1\r\nHost: x\r\nX-Flag\r\n\r\n", 400 ],
+		[ 'header without a name', "GET /sys/memberships HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", 400 ],
 		[ 'differing Content-Length', "POST $X HTTP/1.1\r\nHost: x\r\n" .
 		    "Content-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400 ],
 		[ 'Content-Length with a sign', "POST $X HTTP/1.1\r\nHost: x\r\n" .

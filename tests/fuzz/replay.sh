@@ -4,7 +4,7 @@
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
 rc=0
-for t in json broker dates conf; do
+for t in json broker dates conf http; do
 	prog=$top_builddir/tests/fuzz/replay_$t
 	dir=$top_srcdir/tests/fuzz/corpus/fuzz_$t
 	if ! test -x "$prog"; then
