@@ -1,5 +1,5 @@
 /*
- * http.c: the listener, request contexts, replies and group commit.
+ * http.c: request contexts, replies and group commit.
  *
  * Group commit: a request that writes opens (or joins) the batch
  * transaction and works inside its own savepoint. Its reply waits on the
@@ -24,12 +24,9 @@
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 
 #include "ecsd.h"
 #include "util.h"
