@@ -28,10 +28,18 @@
  */
 #define CKPT_MS		200
 #define CKPT_RESTART	8192	/* WAL frames: then wrap the WAL */
-#define BUSY_MS		5000	/* longest wait for a lock */
+#define BUSY_MS		5000	/* the loop's longest wait for a lock */
+#define CKPT_BUSY_MS	1000	/* the checkpointer's */
 #define BUSY_STEP_NS	100000	/* looking again every 0.1 ms */
 
+/* A connection's wait for a lock (sq_busy). */
+struct busy {
+	int64_t		 bz_end;	/* ms: when the wait ends */
+	int		 bz_ms;		/* how long a wait may be */
+};
+
 struct ckpt {
+	struct busy	 ck_busy;
 	pthread_t	 ck_thread;
 	pthread_mutex_t	 ck_lock;
 	pthread_cond_t	 ck_cond;
@@ -47,7 +55,7 @@ struct sqlite_db {
 	sqlite3_stmt	*sd_begin;
 	int		 sd_rc;		/* the last failure */
 	struct ckpt	 sd_ckpt;
-	int64_t		 sd_busy_end;	/* ms: when a wait for a lock ends */
+	struct busy	 sd_busy;
 };
 
 /*
@@ -71,25 +79,27 @@ struct sqlite_st {
 static void	 sq_close(struct db *);
 
 /*
- * The busy handler of the loop's connection. While the checkpointer wraps
- * the WAL (a RESTART checkpoint, a few milliseconds) writers must wait;
+ * The busy handler of both connections. While the checkpointer wraps the
+ * WAL (a RESTART checkpoint) the loop's writer must wait, and while it
+ * waits for the loop's batch to end it holds new writers back already;
  * sqlite3_busy_timeout() would sleep 1, 2, 5, 10, 15 ms and on, so a wait
  * of 3 ms stalled the loop, and every client, for 8 ms or more (wrk's
  * mixed c16 had a p99 of 10-80 ms, BENCHMARKS.md). Looking again every
- * 0.1 ms ends the wait with the lock, within the same 5 s bound.
+ * 0.1 ms ends each wait as soon as the lock is free, within the same
+ * bounds as before.
  */
 static int
 sq_busy(void *arg, int n)
 {
-	struct sqlite_db	*sd = arg;
-	struct timespec		 ts;
-	int64_t			 now;
+	struct busy	*bz = arg;
+	struct timespec	 ts;
+	int64_t		 now;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (n == 0)
-		sd->sd_busy_end = now + BUSY_MS;
-	else if (now >= sd->sd_busy_end)
+		bz->bz_end = now + bz->bz_ms;
+	else if (now >= bz->bz_end)
 		return 0;
 	ts.tv_sec = 0;
 	ts.tv_nsec = BUSY_STEP_NS;
@@ -192,7 +202,8 @@ sq_open(const char *path, int durable, struct db **out,
 		e = ECS_ESTORE;
 		goto fail;
 	}
-	sqlite3_busy_handler(sd->sd_h, sq_busy, sd);
+	sd->sd_busy.bz_ms = BUSY_MS;
+	sqlite3_busy_handler(sd->sd_h, sq_busy, &sd->sd_busy);
 	sqlite3_extended_result_codes(sd->sd_h, 1);
 	if (sq_exec(d, "PRAGMA journal_mode = WAL") != ECS_OK ||
 	    sq_exec(d, "PRAGMA journal_size_limit = 67108864") != ECS_OK ||
@@ -526,7 +537,8 @@ sq_background(struct db *d, const char *path)
 	if (sqlite3_open_v2(path, &ck->ck_db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
 		goto fail;
-	sqlite3_busy_timeout(ck->ck_db, 1000);
+	ck->ck_busy.bz_ms = CKPT_BUSY_MS;
+	sqlite3_busy_handler(ck->ck_db, sq_busy, &ck->ck_busy);
 	/*
 	 * A connection that never read the database does not know it is in
 	 * WAL mode, and its checkpoints do nothing: read once first.
