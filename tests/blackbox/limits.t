@@ -159,11 +159,11 @@ sub rss_kb {
 
 $d->stop_ok('limits daemon');
 
-# Connections live in an open-addressing table, and closing one moves
-# others back into its slot: what each then reads must still count for it.
-# After many have come and gone, each connection that trickles a request
-# gets its 408, whether it moved or not, and one that sends nothing gets
-# nothing (it would get the 408 of a connection that moved out of its slot).
+# After many connections have come and gone, each one that trickles a
+# request gets its 408 and one that sends nothing gets nothing. (Until
+# c097d0f connections lived in an open-addressing table, where closing one
+# moved others back into its slot, and a moved one lost its reads to its
+# old slot; they are a list now, and the test stays.)
 subtest 'reads count for their own connection after others close' => sub {
 	my $t = Ecsd->start(conf => { max_connections => 20, request_timeout => 1,
 	    idle_timeout => 60 });
