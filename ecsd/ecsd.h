@@ -365,6 +365,7 @@ enum ecs_err cache_resource(struct ecsd *, const char *ns, const char *name,
 size_t	 hparse_end(const unsigned char *, size_t, size_t);
 int	 hparse_head(struct req *, char *, size_t, const char **);
 int	 hparse_framing(struct req *, int64_t, const char **);
+const char *hparse_method_name(int);
 
 /* conn.c */
 int	 conn_start(struct ecsd *);

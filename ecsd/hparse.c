@@ -63,25 +63,39 @@ has_token(const char *v, const char *tok)
 	return 0;
 }
 
+/* The methods ecsd knows, by name and by evhttp's EVHTTP_REQ_* type. */
+static const struct {
+	const char	*name;
+	int		 type;
+} methods[] = {
+	{ "GET", EVHTTP_REQ_GET }, { "POST", EVHTTP_REQ_POST },
+	{ "PUT", EVHTTP_REQ_PUT }, { "DELETE", EVHTTP_REQ_DELETE },
+	{ "HEAD", EVHTTP_REQ_HEAD }, { "OPTIONS", EVHTTP_REQ_OPTIONS },
+	{ "PATCH", EVHTTP_REQ_PATCH }, { "TRACE", EVHTTP_REQ_TRACE },
+	{ "CONNECT", EVHTTP_REQ_CONNECT },
+};
+
 static int
 method_of(const char *m)
 {
-	static const struct {
-		const char	*name;
-		int		 type;
-	} methods[] = {
-		{ "GET", EVHTTP_REQ_GET }, { "POST", EVHTTP_REQ_POST },
-		{ "PUT", EVHTTP_REQ_PUT }, { "DELETE", EVHTTP_REQ_DELETE },
-		{ "HEAD", EVHTTP_REQ_HEAD }, { "OPTIONS", EVHTTP_REQ_OPTIONS },
-		{ "PATCH", EVHTTP_REQ_PATCH }, { "TRACE", EVHTTP_REQ_TRACE },
-		{ "CONNECT", EVHTTP_REQ_CONNECT },
-	};
 	size_t	 i;
 
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		if (strcmp(m, methods[i].name) == 0)
 			return methods[i].type;
 	return 0;
+}
+
+/* A method's name, for the access log; "OTHER" for none read. */
+const char *
+hparse_method_name(int type)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (methods[i].type == type)
+			return methods[i].name;
+	return "OTHER";
 }
 
 /* Append a header to rq's list: 0, or -1 when out of memory. */

@@ -41,9 +41,18 @@ struct logbatch {
 };
 
 static void	 http_send(struct req *, struct logbatch *);
-static void	 req_free(struct req *);
 static void	 req_destroy(struct req *);
 static int	 int_cmp(const void *, const void *);
+
+/* Empty an evbuffer. */
+static void
+drain(struct evbuffer *b)
+{
+	size_t	 n = evbuffer_get_length(b);
+
+	if (n > 0)
+		evbuffer_drain(b, n);
+}
 
 const char *
 req_header(struct req *rq, const char *name)
@@ -454,7 +463,7 @@ http_gone(struct req *rq)
 		return;
 	http_unpark(rq);
 	log_debug("%s: waiter gone", rq->rq_peer);
-	req_free(rq);
+	http_req_free(rq);
 }
 
 static void
@@ -567,12 +576,11 @@ batch_end(struct ecsd *env, enum ecs_err e)
 	while ((rq = TAILQ_FIRST(&env->e_pending)) != NULL) {
 		TAILQ_REMOVE(&env->e_pending, rq, rq_entry);
 		if (rq->rq_dead) {
-			req_free(rq);
+			http_req_free(rq);
 			continue;
 		}
 		if (e != ECS_OK) {
-			evbuffer_drain(rq->rq_body,
-			    evbuffer_get_length(rq->rq_body));
+			drain(rq->rq_body);
 			buf_reset(&rq->rq_hout);
 			rq->rq_hflags = 0;
 			reply_text(rq, 503, "Storage unavailable, the change "
@@ -813,21 +821,12 @@ req_destroy(struct req *rq)
 	free(rq);
 }
 
-static void
-drain(struct evbuffer *b)
-{
-	size_t	 n = evbuffer_get_length(b);
-
-	if (n > 0)
-		evbuffer_drain(b, n);
-}
-
 /*
  * Free what a request holds and tell its connection it is done; the
  * context goes back to the pool.
  */
-static void
-req_free(struct req *rq)
+void
+http_req_free(struct req *rq)
 {
 	struct ecsd	*env = rq->rq_env;
 	struct conn	*c = rq->rq_conn;
@@ -873,13 +872,6 @@ req_free(struct req *rq)
 	req_destroy(rq);
 }
 
-/* A request conn.c read but did not hand over. */
-void
-http_req_free(struct req *rq)
-{
-	req_free(rq);
-}
-
 static void
 req_pool_free(struct ecsd *env)
 {
@@ -891,29 +883,6 @@ req_pool_free(struct ecsd *env)
 		req_destroy(rq);
 	}
 	env->e_nreqpool = 0;
-}
-
-static const char *
-method_name(int m)
-{
-	switch (m) {
-	case EVHTTP_REQ_GET:
-		return "GET";
-	case EVHTTP_REQ_POST:
-		return "POST";
-	case EVHTTP_REQ_HEAD:
-		return "HEAD";
-	case EVHTTP_REQ_PUT:
-		return "PUT";
-	case EVHTTP_REQ_DELETE:
-		return "DELETE";
-	case EVHTTP_REQ_OPTIONS:
-		return "OPTIONS";
-	case EVHTTP_REQ_PATCH:
-		return "PATCH";
-	default:
-		return "OTHER";
-	}
 }
 
 static char *
@@ -1101,7 +1070,7 @@ http_send(struct req *rq, struct logbatch *lb)
 	access_log(rq, lb);
 	if (!rq->rq_dead)
 		conn_write(rq, rq->rq_out);
-	req_free(rq);
+	http_req_free(rq);
 }
 
 /* Refuse a request conn.c could not read: one line of text. */
@@ -1111,7 +1080,7 @@ http_refuse(struct req *rq, int status, const char *text)
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
 	if (rq->rq_path == NULL)
 		rq->rq_path = strdup("-");
-	rq->rq_mname = method_name(rq->rq_method);
+	rq->rq_mname = hparse_method_name(rq->rq_method);
 	reply_text(rq, status, text);
 	http_send_now(rq);
 }
@@ -1153,7 +1122,7 @@ http_request(struct req *rq)
 	size_t			 n;
 
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
-	rq->rq_mname = method_name(rq->rq_method);
+	rq->rq_mname = hparse_method_name(rq->rq_method);
 	rq->rq_head = rq->rq_method == EVHTTP_REQ_HEAD;
 	if (conn_request(rq) != 0) {
 		rq->rq_path = strdup("-");
