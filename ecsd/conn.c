@@ -116,6 +116,14 @@ conn_free(struct conn *c)
 		conn_listeners(env, 1);
 }
 
+/* Read no more; close once what was written has gone out. */
+static void
+conn_close_after(struct conn *c)
+{
+	c->c_state = CS_CLOSING;
+	bufferevent_disable(c->c_bev, EV_READ);
+}
+
 /*
  * A request that cannot be read on: answer status with one line of text
  * and close the connection after it.
@@ -195,8 +203,9 @@ read_head(struct conn *c, struct evbuffer *in)
 	rq->rq_conn = c;
 	rq->rq_tls = c->c_tls;
 	util_strlcpy(rq->rq_peer, c->c_peer, sizeof(rq->rq_peer));
+	/* Refusals before the version is read answer as HTTP/1.1. */
+	rq->rq_major = rq->rq_minor = 1;
 	if (n < 0) {
-		rq->rq_major = rq->rq_minor = 1;
 		conn_refuse(c, 431, "Request header fields too large");
 		return 2;
 	}
@@ -213,7 +222,6 @@ read_head(struct conn *c, struct evbuffer *in)
 	evbuffer_remove(in, rq->rq_hblock, (size_t)n);
 	rq->rq_hblock[n] = '\0';
 	rq->rq_hbytes = (size_t)n;
-	rq->rq_major = rq->rq_minor = 1;
 	if ((st = hparse_head(rq, rq->rq_hblock, (size_t)n, &why)) != 0 ||
 	    (st = hparse_framing(rq, c->c_env->e_conf.c_max_body,
 	    &why)) != 0) {
@@ -543,16 +551,15 @@ conn_write(struct req *rq, struct evbuffer *out)
 	if (!c->c_tls && evbuffer_get_length(bufferevent_get_output(
 	    c->c_bev)) == 0 && (fd = bufferevent_getfd(c->c_bev)) != -1) {
 		while (evbuffer_get_length(out) > 0) {
-			if ((n = evbuffer_write(out, fd)) > 0)
+			n = evbuffer_write(out, fd);
+			if (n > 0 || (n < 0 && errno == EINTR))
 				continue;
-			if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			if (n < 0 && errno != EAGAIN) {
 				c->c_dead = 1;
 				evbuffer_drain(out, evbuffer_get_length(out));
 				return;
 			}
-			if (n < 0 && errno == EINTR)
-				continue;
-			break;
+			break;	/* the socket is full: the rest waits */
 		}
 	}
 	if (evbuffer_get_length(out) > 0)
@@ -570,10 +577,9 @@ conn_done(struct conn *c, struct req *rq)
 	c->c_mark = now_ms();
 	if (c->c_dead)
 		c->c_state = CS_DEAD;
-	else if (rq->rq_close) {
-		c->c_state = CS_CLOSING;
-		bufferevent_disable(c->c_bev, EV_READ);
-	} else
+	else if (rq->rq_close)
+		conn_close_after(c);
+	else
 		c->c_state = CS_HEAD;
 	if (!c->c_inparse)
 		conn_settle(c);
@@ -603,8 +609,7 @@ conn_timeout(struct conn *c)
 
 	conn_drop_req(c);
 	bufferevent_write(c->c_bev, msg, sizeof(msg) - 1);
-	c->c_state = CS_CLOSING;
-	bufferevent_disable(c->c_bev, EV_READ);
+	conn_close_after(c);
 }
 
 /* Five times a second: time out tricklers and idle connections. */
@@ -620,10 +625,9 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 	for (c = TAILQ_FIRST(&env->e_connlist); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, c_entry);
 		if (c->c_state == CS_BUSY || c->c_state == CS_CLOSING)
-			continue;
-		if (c->c_input && !c->c_timedout &&
+			continue;	/* a timed out one is closing */
+		if (c->c_input &&
 		    now - c->c_start >= env->e_conf.c_request_timeout * 1000) {
-			c->c_timedout = 1;
 			log_info("connection trickled a request for %ds: 408",
 			    (int)((now - c->c_start) / 1000));
 			conn_timeout(c);
@@ -632,9 +636,6 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 		    evbuffer_get_length(bufferevent_get_output(c->c_bev)) == 0)
 			conn_free(c);	/* a slow reader has the write timeout */
 	}
-	if (env->e_listeners_off && env->e_nconns <
-	    (size_t)env->e_conf.c_max_connections)
-		conn_listeners(env, 1);
 }
 
 /*

@@ -131,7 +131,6 @@ struct conn {
 	int			 c_tls;
 	int			 c_over;	/* past max_connections */
 	int			 c_input;	/* a request has begun */
-	int			 c_timedout;
 	int			 c_eof;		/* the client sends no more */
 	int			 c_dead;	/* gone: drop the reply */
 	int			 c_inparse;	/* conn_parse is on the stack */
