@@ -8,7 +8,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use IO::Socket::IP;
 use IO::Select;
 use Ecsd;
 use EcsdCheck;
@@ -22,13 +21,6 @@ my $A1 = $d->authid('P1');
 my $A2 = $d->authid('P2');
 my $M2 = $d->mid(P2 => 'WUV');
 my $X = '/numlab/exercises';
-
-sub sock {
-	my $s = IO::Socket::IP->new(PeerHost => $d->host, PeerPort => $d->port,
-	    Type => SOCK_STREAM) or die "connect: $!";
-	$s->autoflush(1);
-	return $s;
-}
 
 # Read until the peer closes or $timeout seconds pass without a byte;
 # (bytes, closed).
@@ -50,7 +42,7 @@ sub slurp {
 # Send $bytes on a new connection; (status line codes, bytes, closed).
 sub exchange {
 	my ($bytes, $timeout) = @_;
-	my $s = sock();
+	my $s = $d->raw_socket;
 	print $s $bytes;
 	my ($buf, $closed) = slurp($s, $timeout // 2);
 	close $s;
@@ -137,7 +129,7 @@ subtest 'pipelined requests with bodies, answered in order' => sub {
 };
 
 subtest 'a request that arrives a byte at a time' => sub {
-	my $s = sock();
+	my $s = $d->raw_socket;
 	for my $c (split //, "\r\n$get2\r\n") {
 		print $s $c;
 		select(undef, undef, undef, 0.002);
@@ -163,7 +155,7 @@ subtest 'HEAD' => sub {
 
 subtest 'a client gone before its reply is dropped, the daemon goes on' => sub {
 	for (1 .. 20) {
-		my $s = sock();
+		my $s = $d->raw_socket;
 		print $s "POST $X HTTP/1.1\r\nHost: x\r\nX-EcsAuthId: $A1\r\n" .
 		    "X-EcsReceiverMemberships: $M2\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
 		close $s;

@@ -20,16 +20,6 @@ my $d = Ecsd->start(conf => { max_connections => 20, request_timeout => 2,
     max_headers => 4096 });
 $d->fixture_spec;
 
-# A raw connection to daemon $x (default: the limits daemon).
-sub sock {
-	my ($x) = @_;
-	$x //= $d;
-	my $s = IO::Socket::IP->new(PeerHost => $x->host, PeerPort => $x->port,
-	    Type => SOCK_STREAM) or die "connect: $!";
-	$s->autoflush(1);
-	return $s;
-}
-
 sub raw_request {
 	my ($path, %h) = @_;
 	my $r = "GET $path HTTP/1.1\r\nHost: x\r\n";
@@ -57,9 +47,9 @@ sub slurp {
 my $p2 = $d->as('P2');
 
 subtest 'connections over max_connections get 503' => sub {
-	my @idle = map { sock() } 1 .. 20;
+	my @idle = map { $d->raw_socket } 1 .. 20;
 	sleep 0.3;
-	my $s = sock();
+	my $s = $d->raw_socket;
 	print $s raw_request('/sys/events', 'X-EcsAuthId' => 'ulama');
 	my $got = slurp($s, 3);
 	like($got, qr{^HTTP/1\.1 503 }, 'the 21st connection is answered 503');
@@ -71,7 +61,7 @@ subtest 'connections over max_connections get 503' => sub {
 };
 
 subtest 'a trickled request gets 408 and the others are served meanwhile' => sub {
-	my $s = sock();
+	my $s = $d->raw_socket;
 	my $t0 = time;
 	my $got = '';
 	for my $c (split //, "GET /sys/events HTTP/1.1\r\nHost: x\r\nX-EcsAuthId: ulama\r\nX-Slow: ") {
@@ -96,7 +86,7 @@ subtest 'header blocks over max_headers get 431' => sub {
 };
 
 subtest 'pipelined requests are answered in order' => sub {
-	my $s = sock();
+	my $s = $d->raw_socket;
 	print $s join('', map { raw_request("/sys/events?count=$_", 'X-EcsAuthId' => 'ulama') } 1 .. 3);
 	my $got = slurp($s, 2);
 	my @st = $got =~ m{HTTP/1\.1 (\d+) }g;
@@ -105,7 +95,7 @@ subtest 'pipelined requests are answered in order' => sub {
 };
 
 subtest 'a half-closed socket still gets its answer' => sub {
-	my $s = sock();
+	my $s = $d->raw_socket;
 	print $s raw_request('/sys/events', 'X-EcsAuthId' => 'ulama', Connection => 'close');
 	shutdown($s, SHUT_WR);
 	like(slurp($s, 2), qr{^HTTP/1\.1 200 }, '200 after shutdown(SHUT_WR)');
@@ -122,7 +112,7 @@ subtest 'a large reply reaches a client that reads it late' => sub {
 	    headers => { 'X-EcsReceiverMemberships' => $d->mid(P2 => 'WUV') });
 	is($r->{status}, 201, 'a 10 MB message is created') or return;
 	my $id = Ecsd::loc_id($r);
-	my $s = sock();
+	my $s = $d->raw_socket;
 	print $s raw_request("/numlab/results/$id", 'X-EcsAuthId' => 'ulama');
 	sleep 1;
 	my $got = '';
@@ -167,7 +157,7 @@ $d->stop_ok('limits daemon');
 subtest 'reads count for their own connection after others close' => sub {
 	my $t = Ecsd->start(conf => { max_connections => 20, request_timeout => 1,
 	    idle_timeout => 60 });
-	my @conns = map { sock($t) } 1 .. 76;
+	my @conns = map { $t->raw_socket } 1 .. 76;
 	for my $round (1 .. 8) {
 		# Close half; the sweep lets them go and moves others back.
 		my @keep;
@@ -175,7 +165,7 @@ subtest 'reads count for their own connection after others close' => sub {
 			if (($i + $round) % 2) { close $conns[$i] } else { push @keep, $conns[$i] }
 		}
 		sleep 0.3;
-		@conns = (@keep, map { sock($t) } 1 .. 76 - @keep);
+		@conns = (@keep, map { $t->raw_socket } 1 .. 76 - @keep);
 	}
 	my @trickle = @conns[0 .. 59];
 	my @quiet = @conns[60 .. $#conns];

@@ -30,6 +30,7 @@ use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use File::Spec;
 use File::Temp qw(tempdir);
+use IO::Socket::IP;
 use JSON::PP ();
 use MIME::Base64 qw(encode_base64);
 use POSIX qw(:sys_wait_h);
@@ -600,6 +601,15 @@ sub fixture_spec {
 }
 
 # ---- small helpers for tests -------------------------------------------------
+
+# A raw TCP connection to the daemon, autoflushed; dies if it cannot connect.
+sub raw_socket {
+	my ($s) = @_;
+	my $c = IO::Socket::IP->new(PeerHost => $s->host, PeerPort => $s->port,
+	    Type => SOCK_STREAM) or die "connect: $!";
+	$c->autoflush(1);
+	return $c;
+}
 
 # Id at the end of a Location header (undef if none).
 sub loc_id {
