@@ -18,6 +18,7 @@
 
 #include "store.h"
 #include "store_db.h"
+#include "store_sqlite_wal.h"
 
 #define SCHEMA_VERSION	4
 
@@ -56,6 +57,7 @@ struct sqlite_db {
 	int		 sd_rc;		/* the last failure */
 	struct ckpt	 sd_ckpt;
 	struct busy	 sd_busy;
+	struct sq_walvfs *sd_vfs;	/* the writer's WAL in one write */
 };
 
 /*
@@ -195,8 +197,15 @@ sq_open(const char *path, int durable, struct db **out,
 	 * so a second open is told SQLITE_MISUSE, which changes nothing.
 	 */
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	/*
+	 * Durable, every commit syncs the WAL, and the writer's frames can
+	 * wait for that sync to be written in one go (store_sqlite_wal.c).
+	 */
+	if (durable)
+		sd->sd_vfs = sq_walvfs_new();
 	if (sqlite3_open_v2(path, &sd->sd_h, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    sq_walvfs_name(sd->sd_vfs)) != SQLITE_OK) {
 		snprintf(err->e_msg, sizeof(err->e_msg), "%s: %s", path,
 		    sd->sd_h ? sqlite3_errmsg(sd->sd_h) : "cannot open");
 		e = ECS_ESTORE;
@@ -289,7 +298,9 @@ sq_close(struct db *d)
 		return;
 	ckpt_stop(&sd->sd_ckpt);
 	sqlite3_finalize(sd->sd_begin);
-	sqlite3_close(sd->sd_h);
+	/* The VFS goes only with the last connection that used it. */
+	if (sqlite3_close(sd->sd_h) == SQLITE_OK)
+		sq_walvfs_free(sd->sd_vfs);
 	free(sd);
 }
 

@@ -898,6 +898,132 @@ event_delete_removes_the_tombstone_with_its_last_event(void **state)
 	free(e2);
 }
 
+/* --- the durable store's WAL (store_sqlite_wal.c) ------------------------ */
+
+/* A body of n bytes that differs for each seed and at every offset. */
+static char *
+body_of(size_t n, unsigned seed)
+{
+	char	*b;
+	size_t	 i;
+
+	b = malloc(n + 1);
+	assert_non_null(b);
+	for (i = 0; i < n; i++)
+		b[i] = 'a' + (char)((i * 7 + seed * 13 + i / 4096) % 26);
+	b[n] = '\0';
+	return b;
+}
+
+/*
+ * Another connection, on SQLite's own VFS, reads what the store committed:
+ * the count of messages and each body, compared byte for byte.
+ */
+static void
+check_bodies(const char *db, const int64_t *ids, const size_t *sizes,
+    size_t n)
+{
+	sqlite3		*h;
+	sqlite3_stmt	*q;
+	size_t		 i;
+	char		*want;
+
+	assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(h, "SELECT body FROM messages "
+	    "WHERE id = ?", -1, &q, NULL), SQLITE_OK);
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(q, 1, ids[i]);
+		assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+		assert_int_equal((size_t)sqlite3_column_bytes(q, 0), sizes[i]);
+		want = body_of(sizes[i], (unsigned)i);
+		assert_memory_equal(sqlite3_column_blob(q, 0), want, sizes[i]);
+		free(want);
+		sqlite3_reset(q);
+	}
+	sqlite3_finalize(q);
+	assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA integrity_check", -1,
+	    &q, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+	sqlite3_finalize(q);
+	sqlite3_close(h);
+}
+
+/*
+ * Durable, the writer's WAL frames are gathered and written at the sync.
+ * What each commit wrote must be in the file when the commit returns, for
+ * every size of transaction: small ones, a body larger than the buffer,
+ * more pages than the page cache holds. A rolled back batch leaves
+ * nothing, and the database stays whole after a reopen.
+ */
+static void
+durable_commits_are_in_the_wal_when_the_commit_returns(void **state)
+{
+	struct fx		*f = *state;
+	struct ecs_error	 err;
+	int64_t			 res, snd, cid, ids[400], gone;
+	size_t			 sizes[400], n = 0, i, k;
+	char			*b;
+
+	store_close(f->f_s);
+	memset(&err, 0, sizeof(err));
+	assert_int_equal(store_open(f->f_db, 1, &f->f_s, &err), ECS_OK);
+	res = resource(f->f_s);
+	snd = participant(f->f_s, "walsender", &cid);
+	/* Batches of 16 small messages, as under load. */
+	for (k = 0; k < 5; k++) {
+		assert_int_equal(store_begin(f->f_s), ECS_OK);
+		for (i = 0; i < 16; i++, n++) {
+			sizes[n] = 100 + n * 37 % 900;
+			b = body_of(sizes[n], (unsigned)n);
+			ids[n] = message(f->f_s, res, snd, b);
+			free(b);
+		}
+		assert_int_equal(store_commit(f->f_s), ECS_OK);
+		check_bodies(f->f_db, ids, sizes, n);
+	}
+	/* One body larger than the buffer, between two small ones. */
+	assert_int_equal(store_begin(f->f_s), ECS_OK);
+	for (i = 0; i < 3; i++, n++) {
+		sizes[n] = i == 1 ? 300 * 1024 : 50;
+		b = body_of(sizes[n], (unsigned)n);
+		ids[n] = message(f->f_s, res, snd, b);
+		free(b);
+	}
+	assert_int_equal(store_commit(f->f_s), ECS_OK);
+	check_bodies(f->f_db, ids, sizes, n);
+	/* Some 4 MB in one transaction: more than SQLite's page cache. */
+	assert_int_equal(store_begin(f->f_s), ECS_OK);
+	for (i = 0; i < 300; i++, n++) {
+		sizes[n] = 14000 + i;
+		b = body_of(sizes[n], (unsigned)n);
+		ids[n] = message(f->f_s, res, snd, b);
+		free(b);
+	}
+	assert_int_equal(store_commit(f->f_s), ECS_OK);
+	check_bodies(f->f_db, ids, sizes, n);
+	/* A batch rolled back leaves no trace. */
+	assert_int_equal(store_begin(f->f_s), ECS_OK);
+	b = body_of(200 * 1024, 9999);
+	gone = message(f->f_s, res, snd, b);
+	free(b);
+	store_rollback(f->f_s);
+	check_bodies(f->f_db, ids, sizes, n);
+	/* Reopened, durable again: all there, and the rolled back one not. */
+	store_close(f->f_s);
+	assert_int_equal(store_open(f->f_db, 1, &f->f_s, &err), ECS_OK);
+	check_bodies(f->f_db, ids, sizes, n);
+	{
+		struct ecs_msg	 m;
+
+		assert_int_equal(store_msg_get(f->f_s, ids[n - 1], &m), ECS_OK);
+		assert_int_equal(m.m_len, sizes[n - 1]);
+		store_msg_clear(&m);
+		assert_int_not_equal(store_msg_get(f->f_s, gone, &m), ECS_OK);
+	}
+}
+
 int
 main(void)
 {
@@ -946,6 +1072,9 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    event_delete_removes_the_tombstone_with_its_last_event,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    durable_commits_are_in_the_wal_when_the_commit_returns,
 		    setup, teardown),
 	};
 
