@@ -203,8 +203,8 @@ struct req {
 	int				 rq_hflags;	/* REQ_H_* in rq_hout */
 	struct evbuffer			*rq_out;	/* the reply as sent */
 	const char			*rq_mname;
-	char				*rq_path;	/* normalised, no query */
-	char				*rq_query;	/* or NULL */
+	const char			*rq_path;	/* normalised, no query */
+	const char			*rq_query;	/* or NULL */
 	char				 rq_peer[64];
 	struct timespec			 rq_start;
 	int				 rq_authed;

@@ -842,9 +842,7 @@ http_req_free(struct req *rq)
 	for (i = 0; i < rq->rq_nscratch; i++)
 		free(rq->rq_scratch[i]);
 	rq->rq_nscratch = 0;
-	free(rq->rq_path);
-	free(rq->rq_query);
-	rq->rq_path = rq->rq_query = NULL;
+	rq->rq_path = rq->rq_query = NULL;	/* in rq_hblock, or "-" */
 	if (env->e_nreqpool < env->e_reqpool_max) {
 		drain(rq->rq_body);
 		drain(rq->rq_in);
@@ -1079,7 +1077,7 @@ http_refuse(struct req *rq, int status, const char *text)
 {
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
 	if (rq->rq_path == NULL)
-		rq->rq_path = strdup("-");
+		rq->rq_path = "-";
 	rq->rq_mname = hparse_method_name(rq->rq_method);
 	reply_text(rq, status, text);
 	http_send_now(rq);
@@ -1113,49 +1111,46 @@ pct_decode(char *s)
 	return 0;
 }
 
-/* A request conn.c read: route it, and reply now or after its batch. */
+/*
+ * A request conn.c read: route it, and reply now or after its batch. The
+ * path and the query are cut from the request line in the request's own
+ * header block, and the path decoded there.
+ */
 void
 http_request(struct req *rq)
 {
 	struct ecsd		*env = rq->rq_env;
-	const char		*uri, *q;
+	char			*path, *q;
 	size_t			 n;
 
 	clock_gettime(CLOCK_MONOTONIC, &rq->rq_start);
 	rq->rq_mname = hparse_method_name(rq->rq_method);
 	rq->rq_head = rq->rq_method == EVHTTP_REQ_HEAD;
-	if (conn_request(rq) != 0) {
-		rq->rq_path = strdup("-");
+	rq->rq_path = "-";
+	if (conn_request(rq) != 0)
 		goto send;
-	}
 	if (rq->rq_hbytes > (size_t)env->e_conf.c_max_headers) {
-		rq->rq_path = strdup("-");
 		reply_text(rq, 431, "Request header fields too large");
 		goto send;
 	}
-	uri = rq->rq_uri;
-	if (uri == NULL || *uri != '/') {
-		rq->rq_path = strdup("-");
+	path = rq->rq_uri;
+	if (path == NULL || *path != '/') {
 		reply_text(rq, 400, "Bad request target");
 		goto send;
 	}
-	q = strchr(uri, '?');
-	n = q ? (size_t)(q - uri) : strlen(uri);
-	rq->rq_path = strndup(uri, n);
-	if (q != NULL)
-		rq->rq_query = strdup(q + 1);
-	if (rq->rq_path == NULL || (q != NULL && rq->rq_query == NULL)) {
-		reply_text(rq, 500, "Out of memory");
-		goto send;
+	if ((q = strchr(path, '?')) != NULL) {
+		*q = '\0';
+		rq->rq_query = q + 1;
 	}
-	if (pct_decode(rq->rq_path) != 0) {
+	rq->rq_path = path;
+	if (pct_decode(path) != 0) {
 		reply_text(rq, 400, "Bad escape in request path");
 		goto send;
 	}
 	/* One trailing slash is tolerated (3.1). */
-	n = strlen(rq->rq_path);
-	if (n > 1 && rq->rq_path[n - 1] == '/')
-		rq->rq_path[n - 1] = '\0';
+	n = strlen(path);
+	if (n > 1 && path[n - 1] == '/')
+		path[n - 1] = '\0';
 	route_dispatch(rq);
 	if (rq->rq_parked)
 		return;

@@ -157,14 +157,18 @@ void
 route_dispatch(struct req *rq)
 {
 	struct ecs_resource	 r;
-	char			*copy, *seg[MAX_SEG], *p, *save = NULL;
+	char			 path[512], *copy = path;
+	char			*seg[MAX_SEG], *p, *save = NULL;
+	size_t			 len = strlen(rq->rq_path);
 	int			 n = 0, mask;
 	enum ecs_err		 e;
 
-	if ((copy = strdup(rq->rq_path)) == NULL) {
+	/* The segments are cut from a copy, on the stack unless it is long. */
+	if (len >= sizeof(path) && (copy = malloc(len + 1)) == NULL) {
 		reply_text(rq, 500, "Out of memory");
 		return;
 	}
+	memcpy(copy, rq->rq_path, len + 1);
 	for (p = strtok_r(copy, "/", &save); p != NULL;
 	    p = strtok_r(NULL, "/", &save)) {
 		if (n == MAX_SEG) {
@@ -226,5 +230,6 @@ route_dispatch(struct req *rq)
 	    authn_participant(rq, AUTHN_COOKIES | AUTHN_TTL) == 0)
 		res_messages(rq, &r, seg, n);
 done:
-	free(copy);
+	if (copy != path)
+		free(copy);
 }

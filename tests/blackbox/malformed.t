@@ -178,7 +178,8 @@ sub raw_status {
 
 # ---------------------------------------------------------------- ids and paths
 {
-	for my $id ('abc', '-1', '0', '1.0', '0x10', '99999999999999999999999999', '1abc') {
+	for my $id ('abc', '-1', '0', '1.0', '0x10', '99999999999999999999999999', '1abc',
+	    '1' x 600) {
 		my $r = $p2->get("/numlab/results/$id");
 		is($r->{status}, 404, "GET /numlab/results/$id → 404");
 		is($r->{body}, "Invalid resource id\n", "GET /numlab/results/$id text");
