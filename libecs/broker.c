@@ -134,13 +134,17 @@ route_add(struct route *rt, int64_t mid, int64_t pid)
 	return ivec_push(&rt->rt_pids, pid);
 }
 
-/* Split a comma list into trimmed, non-empty tokens; cb returns an error. */
+/*
+ * Split a comma list into trimmed, non-empty tokens; cb returns an error.
+ * A token is copied to the stack, or to the heap when it is long.
+ */
 static enum ecs_err
 each_token(const char *h, enum ecs_err (*cb)(void *, const char *),
     void *arg)
 {
-	const char	*p, *q;
-	char		*tok;
+	const char	*p, *q, *t;
+	char		 small[64], *tok;
+	size_t		 n;
 	enum ecs_err	 e = ECS_OK;
 
 	if (h == NULL)
@@ -149,11 +153,21 @@ each_token(const char *h, enum ecs_err (*cb)(void *, const char *),
 		q = strchr(p, ',');
 		if (q == NULL)
 			q = p + strlen(p);
-		if ((tok = util_trimdup(p, (size_t)(q - p))) == NULL)
+		for (t = p; t < q && isspace((unsigned char)*t); t++)
+			;
+		for (n = (size_t)(q - t); n > 0 &&
+		    isspace((unsigned char)t[n - 1]); n--)
+			;
+		if (n == 0)
+			continue;
+		tok = small;
+		if (n >= sizeof(small) && (tok = malloc(n + 1)) == NULL)
 			return ECS_ENOMEM;
-		if (*tok != '\0')
-			e = cb(arg, tok);
-		free(tok);
+		memcpy(tok, t, n);
+		tok[n] = '\0';
+		e = cb(arg, tok);
+		if (tok != small)
+			free(tok);
 	}
 	return e;
 }

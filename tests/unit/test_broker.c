@@ -484,6 +484,20 @@ create_by_mid_links_only_mids_in_the_senders_communities(void **state)
 	    mid(f, 2, f->f_alpha), 0), "alpha");
 	assert_string_equal(receivers(f, id, r, sizeof(r)), "p2,p4");
 	assert_int_equal(nlinks(f, id), 2);
+
+	/*
+	 * Empty tokens, tabs, and a token longer than each_token's stack
+	 * copy (100 zeros before the mid) name the same membership.
+	 */
+	{
+		char	 big[200];
+
+		snprintf(big, sizeof(big), ",\t, %0*lld\t,,", 101,
+		    (long long)mid(f, 1, f->f_alpha));
+		id = create_msg(f, 2, &f->f_ex, big, NULL);
+		assert_string_equal(receivers(f, id, r, sizeof(r)), "p1");
+		assert_int_equal(nlinks(f, id), 1);
+	}
 }
 
 static void
