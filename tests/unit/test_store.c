@@ -951,6 +951,28 @@ check_bodies(const char *db, const int64_t *ids, const size_t *sizes,
 }
 
 /*
+ * One durable transaction of count messages of the sizes in want (ids and
+ * sizes grow by count at *n), committed and read back at once.
+ */
+static void
+commit_batch(struct fx *f, int64_t res, int64_t snd, int64_t *ids,
+    size_t *sizes, size_t *n, const size_t *want, size_t count)
+{
+	size_t	 i;
+	char	*b;
+
+	assert_int_equal(store_begin(f->f_s), ECS_OK);
+	for (i = 0; i < count; i++, (*n)++) {
+		sizes[*n] = want[i];
+		b = body_of(want[i], (unsigned)*n);
+		ids[*n] = message(f->f_s, res, snd, b);
+		free(b);
+	}
+	assert_int_equal(store_commit(f->f_s), ECS_OK);
+	check_bodies(f->f_db, ids, sizes, *n);
+}
+
+/*
  * Durable, the writer's WAL frames are gathered and written at the sync.
  * What each commit wrote must be in the file when the commit returns, for
  * every size of transaction: small ones, a body larger than the buffer,
@@ -962,8 +984,9 @@ durable_commits_are_in_the_wal_when_the_commit_returns(void **state)
 {
 	struct fx		*f = *state;
 	struct ecs_error	 err;
+	struct ecs_msg		 m;
 	int64_t			 res, snd, cid, ids[400], gone;
-	size_t			 sizes[400], n = 0, i, k;
+	size_t			 sizes[400], want[300], n = 0, i, k;
 	char			*b;
 
 	store_close(f->f_s);
@@ -973,36 +996,18 @@ durable_commits_are_in_the_wal_when_the_commit_returns(void **state)
 	snd = participant(f->f_s, "walsender", &cid);
 	/* Batches of 16 small messages, as under load. */
 	for (k = 0; k < 5; k++) {
-		assert_int_equal(store_begin(f->f_s), ECS_OK);
-		for (i = 0; i < 16; i++, n++) {
-			sizes[n] = 100 + n * 37 % 900;
-			b = body_of(sizes[n], (unsigned)n);
-			ids[n] = message(f->f_s, res, snd, b);
-			free(b);
-		}
-		assert_int_equal(store_commit(f->f_s), ECS_OK);
-		check_bodies(f->f_db, ids, sizes, n);
+		for (i = 0; i < 16; i++)
+			want[i] = 100 + (n + i) * 37 % 900;
+		commit_batch(f, res, snd, ids, sizes, &n, want, 16);
 	}
 	/* One body larger than the buffer, between two small ones. */
-	assert_int_equal(store_begin(f->f_s), ECS_OK);
-	for (i = 0; i < 3; i++, n++) {
-		sizes[n] = i == 1 ? 300 * 1024 : 50;
-		b = body_of(sizes[n], (unsigned)n);
-		ids[n] = message(f->f_s, res, snd, b);
-		free(b);
-	}
-	assert_int_equal(store_commit(f->f_s), ECS_OK);
-	check_bodies(f->f_db, ids, sizes, n);
+	want[0] = want[2] = 50;
+	want[1] = 300 * 1024;
+	commit_batch(f, res, snd, ids, sizes, &n, want, 3);
 	/* Some 4 MB in one transaction: more than SQLite's page cache. */
-	assert_int_equal(store_begin(f->f_s), ECS_OK);
-	for (i = 0; i < 300; i++, n++) {
-		sizes[n] = 14000 + i;
-		b = body_of(sizes[n], (unsigned)n);
-		ids[n] = message(f->f_s, res, snd, b);
-		free(b);
-	}
-	assert_int_equal(store_commit(f->f_s), ECS_OK);
-	check_bodies(f->f_db, ids, sizes, n);
+	for (i = 0; i < 300; i++)
+		want[i] = 14000 + i;
+	commit_batch(f, res, snd, ids, sizes, &n, want, 300);
 	/* A batch rolled back leaves no trace. */
 	assert_int_equal(store_begin(f->f_s), ECS_OK);
 	b = body_of(200 * 1024, 9999);
@@ -1014,14 +1019,10 @@ durable_commits_are_in_the_wal_when_the_commit_returns(void **state)
 	store_close(f->f_s);
 	assert_int_equal(store_open(f->f_db, 1, &f->f_s, &err), ECS_OK);
 	check_bodies(f->f_db, ids, sizes, n);
-	{
-		struct ecs_msg	 m;
-
-		assert_int_equal(store_msg_get(f->f_s, ids[n - 1], &m), ECS_OK);
-		assert_int_equal(m.m_len, sizes[n - 1]);
-		store_msg_clear(&m);
-		assert_int_not_equal(store_msg_get(f->f_s, gone, &m), ECS_OK);
-	}
+	assert_int_equal(store_msg_get(f->f_s, ids[n - 1], &m), ECS_OK);
+	assert_int_equal(m.m_len, sizes[n - 1]);
+	store_msg_clear(&m);
+	assert_int_not_equal(store_msg_get(f->f_s, gone, &m), ECS_OK);
 }
 
 int
