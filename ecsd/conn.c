@@ -56,15 +56,6 @@
 
 static void	 conn_parse(struct conn *);
 
-/* Milliseconds on the monotonic clock, for the sweep's timeouts. */
-static int64_t
-now_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 static void	 conn_free(struct conn *);
 
 static void
@@ -189,7 +180,7 @@ read_head(struct conn *c, struct evbuffer *in)
 		return 0;
 	if (!c->c_input) {
 		c->c_input = 1;
-		c->c_start = now_ms();
+		c->c_start = util_now_ms();
 	}
 	if ((n = find_head(c, in)) == 0)
 		return 0;
@@ -512,7 +503,7 @@ conn_accept(struct evconnlistener *l, evutil_socket_t fd,
 	c->c_env = env;
 	c->c_bev = bev;
 	c->c_tls = lc->lc_tls;
-	c->c_mark = now_ms();
+	c->c_mark = util_now_ms();
 	c->c_over = env->e_nconns >= (size_t)env->e_conf.c_max_connections;
 	TAILQ_INSERT_TAIL(&env->e_connlist, c, c_entry);
 	env->e_nconns++;
@@ -574,7 +565,7 @@ void
 conn_done(struct conn *c, struct req *rq)
 {
 	c->c_req = NULL;
-	c->c_mark = now_ms();
+	c->c_mark = util_now_ms();
 	if (c->c_dead)
 		c->c_state = CS_DEAD;
 	else if (rq->rq_close)
@@ -618,7 +609,7 @@ conn_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct ecsd	*env = arg;
 	struct conn	*c, *next;
-	int64_t		 now = now_ms();
+	int64_t		 now = util_now_ms();
 
 	(void)fd;
 	(void)what;

@@ -41,6 +41,7 @@
 #include <libpq-fe.h>
 
 #include "store_db.h"
+#include "util.h"
 
 /* Type oids (pg_type_d.h is a server header). */
 #define PG_BOOLOID	16
@@ -848,15 +849,6 @@ struct pg_vac {
 static void	pg_notice(void *, const char *);
 static int	pg_vac_command(struct pg_vac *, const char *);
 
-static int64_t
-pg_vac_ms(void)
-{
-	struct timespec	 ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 pg_vac_flags(struct pg_vac *pv, int *stop, int *want)
 {
@@ -887,7 +879,7 @@ pg_vac_wait(struct pg_vac *pv, int fd, short events, int64_t deadline)
 		pg_vac_flags(pv, &stop, NULL);
 		if (stop)
 			return -1;
-		left = deadline < 0 ? -1 : deadline - pg_vac_ms();
+		left = deadline < 0 ? -1 : deadline - util_now_ms();
 		if (deadline >= 0 && left <= 0)
 			return 0;
 		p[0].fd = pv->pv_wake[0];
@@ -921,7 +913,7 @@ pg_vac_connect(struct pg_vac *pv)
 				    "fallback_application_name", NULL };
 	const char		*values[] = { pv->pv_dsn, "ecsd vacuum",
 				    NULL };
-	int64_t			 deadline = pg_vac_ms() + PG_VAC_CONNECT;
+	int64_t			 deadline = util_now_ms() + PG_VAC_CONNECT;
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
 
 	if (pv->pv_conn != NULL && PQstatus(pv->pv_conn) == CONNECTION_OK)
@@ -1031,7 +1023,7 @@ pg_vac_main(void *arg)
 		if (stop)
 			break;
 		/* Nothing to do: wait for a byte; too soon: wait for next. */
-		if (!want || pg_vac_ms() < next) {
+		if (!want || util_now_ms() < next) {
 			if (pg_vac_wait(pv, -1, 0, want ? next : -1) < 0)
 				break;
 			continue;
@@ -1039,9 +1031,9 @@ pg_vac_main(void *arg)
 		pthread_mutex_lock(&pv->pv_lock);
 		pv->pv_want = 0;
 		pthread_mutex_unlock(&pv->pv_lock);
-		start = pg_vac_ms();
+		start = util_now_ms();
 		pg_vac_run(pv);
-		gap = (pg_vac_ms() - start) * PG_VAC_SHARE;
+		gap = (util_now_ms() - start) * PG_VAC_SHARE;
 		next = start + (gap > PG_VAC_MS ? gap : PG_VAC_MS);
 	}
 	pg_vac_disconnect(pv);

@@ -19,6 +19,7 @@
 #include "store.h"
 #include "store_db.h"
 #include "store_sqlite_wal.h"
+#include "util.h"
 
 #define SCHEMA_VERSION	4
 
@@ -95,10 +96,8 @@ sq_busy(void *arg, int n)
 {
 	struct busy	*bz = arg;
 	struct timespec	 ts;
-	int64_t		 now;
+	int64_t		 now = util_now_ms();
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	if (n == 0)
 		bz->bz_end = now + bz->bz_ms;
 	else if (now >= bz->bz_end)

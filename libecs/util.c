@@ -449,3 +449,12 @@ util_fail(struct ecs_error *err, enum ecs_err code, const char *fmt, ...)
 	va_end(ap);
 	return code;
 }
+
+int64_t
+util_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

@@ -36,6 +36,8 @@ int	 util_parse_iso8601(const char *, time_t *);
 void	 util_hex(const unsigned char *, size_t, char *);
 /* Does the media type (parameters ignored, case-insensitive) name JSON? */
 int	 util_is_json_type(const char *);
+/* Milliseconds on the monotonic clock (for intervals only). */
+int64_t	 util_now_ms(void);
 /* snprintf(out, len, "%s", s) without the printf: returns strlen(s). */
 size_t	 util_strlcpy(char *out, const char *s, size_t len);
 /* Fill err (code and a formatted one-line text); returns code. */
