@@ -219,6 +219,9 @@ struct req {
 	int				 rq_tls;
 	int				 rq_dead;	/* peer went away */
 	int				 rq_parked;	/* a waiting events fifo */
+	int				 rq_deferred;	/* a pop on e_pops */
+	struct ecs_resource		*rq_pop_res;	/* its resource */
+	int				 rq_pop_lifo;
 	int				 rq_delayed;	/* a throttled reply */
 	struct event			*rq_wait_timer;
 	int				 rq_wait_fmt;
@@ -264,6 +267,7 @@ struct ecsd {
 	struct event		*e_gc;
 	struct reqlist		 e_pending;	/* replies waiting for commit */
 	struct reqlist		 e_waiters;	/* parked /sys/events/fifo */
+	struct reqlist		 e_pops;	/* pops run at the commit */
 	struct reqlist		 e_reqpool;	/* freed requests for reuse */
 	int			 e_nreqpool;
 	int			 e_reqpool_max;	/* 0 once stopping */
@@ -332,6 +336,7 @@ void	 http_unpark(struct req *);
 void	 http_delay(struct req *, int seconds);
 int	 http_begin_write(struct req *);
 int	 http_begin_plain_write(struct req *);
+int	 http_defer_pop(struct req *, const struct ecs_resource *, int lifo);
 void	 http_end_write(struct req *, int ok);
 const char *req_header(struct req *, const char *);
 const char *req_header_list(struct req *, const char *);
@@ -398,6 +403,7 @@ void	 authn_forget(struct ecsd *);
 void	 route_dispatch(struct req *);
 
 /* res_messages.c */
+void	 res_messages_pop(struct req *, const struct ecs_resource *, int lifo);
 void	 res_messages(struct req *, const struct ecs_resource *, char **seg,
 	    int nseg);
 

@@ -549,12 +549,104 @@ int_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Pops run together, just before the commit, when the store gains from it
+ * (store_queue_prefetches: PostgreSQL). A pop of a queue waits for the
+ * commit before its reply anyway; run last, the n pops of one queue in a
+ * batch take their heads from one statement (store_queue_prefetch)
+ * instead of a round trip each. The pops of a queue still take its heads
+ * in the order they arrived. A pop whose client went away meanwhile takes
+ * nothing.
+ */
+#define POP_KEYS	32	/* queues fetched ahead in one batch at most */
+
+int
+http_defer_pop(struct req *rq, const struct ecs_resource *r, int lifo)
+{
+	if ((rq->rq_pop_res = malloc(sizeof(*r))) == NULL)
+		return -1;	/* then it runs at once */
+	*rq->rq_pop_res = *r;
+	rq->rq_pop_lifo = lifo;
+	rq->rq_deferred = 1;
+	TAILQ_INSERT_TAIL(&rq->rq_env->e_pops, rq, rq_entry);
+	return 0;
+}
+
+static void
+http_run_pops(struct ecsd *env)
+{
+	struct {
+		int64_t	 pk_pid;
+		int64_t	 pk_res;
+		int	 pk_lifo;
+		int	 pk_mixed;	/* fifo and lifo pops */
+		size_t	 pk_n;
+	}		 keys[POP_KEYS];
+	struct reqlist	 pops;
+	struct req	*rq;
+	size_t		 i, nk = 0;
+
+	TAILQ_INIT(&pops);
+	TAILQ_CONCAT(&pops, &env->e_pops, rq_entry);
+	TAILQ_FOREACH(rq, &pops, rq_entry) {
+		if (rq->rq_dead)
+			continue;
+		for (i = 0; i < nk; i++)
+			if (keys[i].pk_pid == rq->rq_caller.p_id &&
+			    keys[i].pk_res == rq->rq_pop_res->r_id)
+				break;
+		if (i == nk) {
+			if (nk == POP_KEYS)
+				continue;
+			keys[nk].pk_pid = rq->rq_caller.p_id;
+			keys[nk].pk_res = rq->rq_pop_res->r_id;
+			keys[nk].pk_lifo = rq->rq_pop_lifo;
+			keys[nk].pk_mixed = 0;
+			keys[nk++].pk_n = 0;
+		}
+		keys[i].pk_mixed |= keys[i].pk_lifo != rq->rq_pop_lifo;
+		keys[i].pk_n++;
+	}
+	/*
+	 * Heads of both ends of one queue are not fetched ahead: on a short
+	 * queue they would be the same. A failure leaves the transaction
+	 * aborted: the pops fail, and the commit answers 503 for the batch.
+	 */
+	for (i = 0; i < nk; i++) {
+		if (keys[i].pk_mixed || keys[i].pk_n < 2 ||
+		    !store_in_tx(env->e_store))
+			continue;
+		if (store_queue_prefetch(env->e_store, keys[i].pk_pid,
+		    keys[i].pk_res, keys[i].pk_lifo, keys[i].pk_n) != ECS_OK) {
+			log_warnx("queue heads: %s",
+			    store_errmsg(env->e_store));
+			break;
+		}
+	}
+	while ((rq = TAILQ_FIRST(&pops)) != NULL) {
+		TAILQ_REMOVE(&pops, rq, rq_entry);
+		rq->rq_deferred = 0;
+		/* A batch that failed meanwhile took its transaction. */
+		if (!rq->rq_dead && (store_in_tx(env->e_store) ||
+		    join_batch(rq, 1) == 0)) {
+			rq->rq_wmark = store_writes(env->e_store);
+			res_messages_pop(rq, rq->rq_pop_res, rq->rq_pop_lifo);
+		}
+		free(rq->rq_pop_res);
+		rq->rq_pop_res = NULL;
+		http_send_now(rq);
+	}
+	store_queue_prefetch_clear(env->e_store);
+}
+
 /* Commit the open batch and send the replies that waited for it. */
 void
 http_commit_now(struct ecsd *env)
 {
 	enum ecs_err	 e = ECS_OK;
 
+	if (!TAILQ_EMPTY(&env->e_pops))
+		http_run_pops(env);
 	if (store_in_tx(env->e_store)) {
 		e = store_commit(env->e_store);
 		env->e_batches++;
@@ -842,6 +934,8 @@ http_req_free(struct req *rq)
 	for (i = 0; i < rq->rq_nscratch; i++)
 		free(rq->rq_scratch[i]);
 	rq->rq_nscratch = 0;
+	free(rq->rq_pop_res);
+	rq->rq_pop_res = NULL;
 	rq->rq_path = rq->rq_query = NULL;	/* in rq_hblock, or "-" */
 	if (env->e_nreqpool < env->e_reqpool_max) {
 		drain(rq->rq_body);
@@ -1152,7 +1246,7 @@ http_request(struct req *rq)
 	if (n > 1 && path[n - 1] == '/')
 		path[n - 1] = '\0';
 	route_dispatch(rq);
-	if (rq->rq_parked)
+	if (rq->rq_parked || rq->rq_deferred)
 		return;
 send:
 	http_send_now(rq);
@@ -1219,6 +1313,7 @@ http_start(struct ecsd *env)
 {
 	TAILQ_INIT(&env->e_pending);
 	TAILQ_INIT(&env->e_waiters);
+	TAILQ_INIT(&env->e_pops);
 	TAILQ_INIT(&env->e_reqpool);
 	env->e_nreqpool = 0;
 	env->e_reqpool_max = REQ_POOL;

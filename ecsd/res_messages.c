@@ -244,17 +244,16 @@ msg_collection_details(struct req *rq, const struct ecs_resource *r)
 	ivec_free(&ids);
 }
 
+/* Read (pop 0) or pop the head of a queue, in the batch joined for a pop. */
 static void
-msg_queue(struct req *rq, const struct ecs_resource *r, int lifo)
+msg_queue_run(struct req *rq, const struct ecs_resource *r, int lifo,
+    int pop)
 {
 	struct ecs_view		 v;
 	struct ecs_error	 err;
-	int			 pop = rq->rq_method == EVHTTP_REQ_POST;
 	enum ecs_err		 e;
 
 	memset(&err, 0, sizeof(err));
-	if (pop && http_begin_plain_write(rq) != 0)
-		return;
 	e = broker_queue(rq->rq_env->e_store, &rq->rq_caller, r, lifo, pop,
 	    &v, &err);
 	if (pop)
@@ -268,6 +267,30 @@ msg_queue(struct req *rq, const struct ecs_resource *r, int lifo)
 	else
 		reply_message(rq, &v, !pop);
 	broker_view_clear(&v);
+}
+
+/* A pop that waited for the end of its batch (http_defer_pop). */
+void
+res_messages_pop(struct req *rq, const struct ecs_resource *r, int lifo)
+{
+	msg_queue_run(rq, r, lifo, 1);
+}
+
+/*
+ * A pop joins the batch, and where the store gains from it runs with the
+ * batch's other pops just before the commit (http_run_pops).
+ */
+static void
+msg_queue(struct req *rq, const struct ecs_resource *r, int lifo)
+{
+	int	 pop = rq->rq_method == EVHTTP_REQ_POST;
+
+	if (pop && http_begin_plain_write(rq) != 0)
+		return;
+	if (pop && store_queue_prefetches(rq->rq_env->e_store) &&
+	    http_defer_pop(rq, r, lifo) == 0)
+		return;
+	msg_queue_run(rq, r, lifo, pop);
 }
 
 static void

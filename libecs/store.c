@@ -77,6 +77,27 @@ struct lookups {
 	struct pflag_slot	 lk_pflag[LOOKUP_SLOTS];
 };
 
+/*
+ * Queue heads fetched ahead for the pops of one batch
+ * (store_queue_prefetch): one membership's queue in one direction, the
+ * messages in the order the pops take them, each with the links of the
+ * participant that pops it. An item taken, or gone by another queue's pop
+ * of the same message, has m_id 0.
+ */
+struct qhead {
+	struct ecs_msg		 qh_msg;
+	struct ecs_linkv	 qh_lv;
+};
+
+struct qahead {
+	int64_t			 qa_mid;
+	int64_t			 qa_res;
+	int			 qa_lifo;
+	struct qhead		*qa_v;
+	size_t			 qa_n;
+	size_t			 qa_next;	/* first not taken */
+};
+
 struct store {
 	struct db		*st_db;
 	int			 st_tx;		/* a batch transaction is open */
@@ -91,7 +112,12 @@ struct store {
 	uint64_t		 st_writes;	/* write statements run */
 	struct stmt_slot	 st_cache[STMT_CACHE];
 	struct lookups		 st_lk;
+	struct qahead		*st_qa;		/* queue heads fetched ahead */
+	size_t			 st_nqa;
+	size_t			 st_qacap;
 };
+
+static void	 qa_clear(struct store *);
 
 /* --- vectors ------------------------------------------------------------ */
 
@@ -592,6 +618,8 @@ store_close(struct store *s)
 	for (i = 0; i < STMT_CACHE; i++)
 		if (s->st_cache[i].ss_stmt != NULL)
 			s->st_db->db_drv->d_finalize(s->st_cache[i].ss_stmt);
+	qa_clear(s);
+	free(s->st_qa);
 	ivec_free(&s->st_new_mids);
 	ivec_free(&s->st_event_pids);
 	s->st_db->db_drv->d_close(s->st_db);
@@ -669,6 +697,7 @@ store_commit(struct store *s)
 		store_rollback(s);
 		return e;
 	}
+	qa_clear(s);
 	s->st_tx = 0;
 	s->st_gen_tx = 0;
 	return ECS_OK;
@@ -677,6 +706,7 @@ store_commit(struct store *s)
 void
 store_rollback(struct store *s)
 {
+	qa_clear(s);
 	s->st_gen++;
 	if (s->st_db->db_drv->d_in_tx(s->st_db))
 		s->st_db->db_drv->d_exec(s->st_db, "ROLLBACK");
@@ -711,6 +741,7 @@ store_release(struct store *s)
 void
 store_rollback_savepoint(struct store *s)
 {
+	qa_clear(s);		/* and the locks of the heads */
 	s->st_gen++;
 	s->st_refs_shared = 0;	/* a lock taken since goes with it */
 	s->st_msg_locked = 0;
@@ -1637,6 +1668,206 @@ queue_head(struct store *s, int64_t mid, int64_t res, int lifo,
 	return e;
 }
 
+/*
+ * Heads fetched ahead. A batch on PostgreSQL runs the pops it gathered
+ * together (ecsd's http.c): when n of them pop one participant's queue,
+ * one statement locks and reads the n first heads of each of its
+ * memberships' queues, instead of n statements, each a round trip that
+ * the node waits for. The locks are the transaction's own, so a later
+ * query in the same transaction would read the same heads again: a query
+ * of a queue (queue_head) first drops what is left of its heads here, and
+ * a message a pop takes is dropped from the heads of its participant's
+ * other queues. Only the popping participant's links are kept with a head:
+ * the others may go before the pop (another participant's pop in the same
+ * batch), so the pop does not know whether it takes the last link, and
+ * the disposal on PostgreSQL checks that itself (msg_dispose_blind). The
+ * bodies are those the batch's pops reply with anyway.
+ */
+#define QA_MAX		32	/* heads fetched ahead per queue at most */
+
+static void
+qa_drop(struct qahead *qa)
+{
+	for (; qa->qa_next < qa->qa_n; qa->qa_next++) {
+		store_msg_clear(&qa->qa_v[qa->qa_next].qh_msg);
+		linkv_free(&qa->qa_v[qa->qa_next].qh_lv);
+	}
+}
+
+static void
+qa_clear(struct store *s)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->st_nqa; i++) {
+		qa_drop(&s->st_qa[i]);
+		free(s->st_qa[i].qa_v);
+	}
+	s->st_nqa = 0;
+}
+
+static struct qahead *
+qa_find(struct store *s, int64_t mid, int64_t res)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->st_nqa; i++)
+		if (s->st_qa[i].qa_mid == mid && s->st_qa[i].qa_res == res)
+			return &s->st_qa[i];
+	return NULL;
+}
+
+/* The next head of qa not taken, or NULL. */
+static struct qhead *
+qa_front(struct qahead *qa)
+{
+	while (qa->qa_next < qa->qa_n &&
+	    qa->qa_v[qa->qa_next].qh_msg.m_id == 0)
+		qa->qa_next++;
+	return qa->qa_next < qa->qa_n ? &qa->qa_v[qa->qa_next] : NULL;
+}
+
+/*
+ * Message id was popped through the memberships mids (all the links of
+ * their participant go with it): it is not a head of their queues here any
+ * more. Other participants keep their links, and their heads.
+ */
+static void
+qa_forget(struct store *s, int64_t id, const struct ivec *mids)
+{
+	struct qhead	*qh;
+	size_t		 i, j;
+
+	for (i = 0; i < s->st_nqa; i++)
+		for (j = s->st_qa[i].qa_next; j < s->st_qa[i].qa_n &&
+		    ivec_has(mids, s->st_qa[i].qa_mid); j++) {
+			qh = &s->st_qa[i].qa_v[j];
+			if (qh->qh_msg.m_id != id)
+				continue;
+			store_msg_clear(&qh->qh_msg);
+			qh->qh_msg.m_id = 0;
+			linkv_free(&qh->qh_lv);
+		}
+}
+
+/* Read up to n heads of membership mid's queue into qa. */
+static enum ecs_err
+qa_fetch(struct store *s, struct qahead *qa, int64_t pid, size_t n)
+{
+	struct dbst	*q;
+	struct qhead	*qh = NULL;
+	int64_t		 id, cur = 0;
+	size_t		 cap = 0, j;
+	int		 rc;
+	enum ecs_err	 e = ECS_OK;
+
+	if ((qa->qa_v = calloc(n, sizeof(*qa->qa_v))) == NULL)
+		return ECS_ENOMEM;
+	if (qa->qa_lifo)
+		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
+		    MSG_HEAD_JOIN "WHERE m.id IN (SELECT message_id FROM links "
+		    "WHERE membership_id = ? AND resource_id = ? "
+		    "ORDER BY message_id DESC LIMIT ?" DB_SKIP_LOCKED ") "
+		    "ORDER BY m.id DESC, l.membership_id");
+	else
+		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
+		    MSG_HEAD_JOIN "WHERE m.id IN (SELECT message_id FROM links "
+		    "WHERE membership_id = ? AND resource_id = ? "
+		    "ORDER BY message_id LIMIT ?" DB_SKIP_LOCKED ") "
+		    "ORDER BY m.id, l.membership_id");
+	if (q == NULL)
+		return ECS_ESTORE;
+	bind_i(q, 1, qa->qa_mid);	/* the row that has the body */
+	bind_i(q, 2, qa->qa_mid);
+	bind_i(q, 3, qa->qa_res);
+	bind_i(q, 4, (int64_t)n);
+	while ((rc = step(q)) == DB_ROW) {
+		if ((id = col_i(q, 0)) != cur) {
+			if (qa->qa_n == n) {
+				e = ECS_ESTORE;	/* more heads than asked */
+				break;
+			}
+			qh = &qa->qa_v[qa->qa_n++];
+			cur = id;
+			cap = 0;
+		}
+		if (col_i(q, 10) == pid &&
+		    (e = link_row(q, 9, &qh->qh_lv, &cap)) != ECS_OK)
+			break;
+		if (col_i(q, 9) == qa->qa_mid &&
+		    (e = msg_row(s, q, &qh->qh_msg)) != ECS_OK)
+			break;
+	}
+	if (e == ECS_OK && rc != DB_DONE)
+		e = db_err(s);
+	reset(q);
+	for (j = 0; e == ECS_OK && j < qa->qa_n; j++)
+		if (qa->qa_v[j].qh_msg.m_id == 0)
+			e = ECS_ESTORE;	/* the queue's own link is missing */
+	return e;
+}
+
+enum ecs_err
+store_queue_prefetch(struct store *s, int64_t pid, int64_t res, int lifo,
+    size_t n)
+{
+	struct ivec	 mids;
+	struct qahead	*qa;
+	size_t		 i;
+	enum ecs_err	 e;
+
+	if (!s->st_db->db_drv->d_blind_writes || !s->st_tx || n < 2)
+		return ECS_OK;
+	if (n > QA_MAX)
+		n = QA_MAX;
+	memset(&mids, 0, sizeof(mids));
+	e = participant_mids(s, pid, &mids);
+	for (i = 0; e == ECS_OK && i < mids.iv_n; i++) {
+		if (qa_find(s, mids.iv_v[i], res) != NULL)
+			continue;	/* fetched already */
+		if (s->st_nqa == s->st_qacap) {
+			size_t	 ncap = s->st_qacap ? s->st_qacap * 2 : 8;
+
+			if ((qa = reallocarray(s->st_qa, ncap,
+			    sizeof(*qa))) == NULL) {
+				e = ECS_ENOMEM;
+				break;
+			}
+			s->st_qa = qa;
+			s->st_qacap = ncap;
+		}
+		qa = &s->st_qa[s->st_nqa++];
+		memset(qa, 0, sizeof(*qa));
+		qa->qa_mid = mids.iv_v[i];
+		qa->qa_res = res;
+		qa->qa_lifo = lifo;
+		e = qa_fetch(s, qa, pid, n);
+	}
+	ivec_free(&mids);
+	if (e != ECS_OK)
+		qa_clear(s);
+	return e;
+}
+
+void
+store_queue_prefetch_clear(struct store *s)
+{
+	qa_clear(s);
+}
+
+int
+store_queue_prefetches(struct store *s)
+{
+	return s->st_db->db_drv->d_blind_writes;
+}
+
+/* Whether id comes before cur (0: none yet) in a queue read as lifo says. */
+static int
+head_before(int64_t id, int64_t cur, int lifo)
+{
+	return cur == 0 || (lifo ? id > cur : id < cur);
+}
+
 enum ecs_err
 store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
     struct ecs_msg *m, struct ecs_linkv *lv)
@@ -1644,6 +1875,8 @@ store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
 	struct ivec	 mids;
 	struct ecs_msg	 x;
 	struct ecs_linkv xl;
+	struct qahead	*qa;
+	struct qhead	*qh, *best = NULL;	/* a head fetched ahead */
 	size_t		 i;
 	enum ecs_err	 e;
 
@@ -1652,22 +1885,43 @@ store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
 	memset(&mids, 0, sizeof(mids));
 	e = participant_mids(s, pid, &mids);
 	for (i = 0; e == ECS_OK && i < mids.iv_n; i++) {
+		if ((qa = qa_find(s, mids.iv_v[i], res)) != NULL) {
+			if (qa->qa_lifo == lifo && (qh = qa_front(qa)) != NULL) {
+				if (head_before(qh->qh_msg.m_id, best != NULL ?
+				    best->qh_msg.m_id : m->m_id, lifo)) {
+					store_msg_clear(m);
+					m->m_id = 0;
+					linkv_free(lv);
+					best = qh;
+				}
+				continue;
+			}
+			qa_drop(qa);	/* the query reads them again */
+		}
 		memset(&x, 0, sizeof(x));
 		memset(&xl, 0, sizeof(xl));
 		if ((e = queue_head(s, mids.iv_v[i], res, lifo, &x, &xl)) !=
 		    ECS_OK || x.m_id == 0)
 			continue;
-		if (m->m_id == 0 ||
-		    (lifo ? x.m_id > m->m_id : x.m_id < m->m_id)) {
+		if (head_before(x.m_id, best != NULL ? best->qh_msg.m_id :
+		    m->m_id, lifo)) {
 			store_msg_clear(m);
 			linkv_free(lv);
 			*m = x;
 			*lv = xl;
+			best = NULL;
 		} else {
 			store_msg_clear(&x);
 			linkv_free(&xl);
 		}
 	}
+	if (e == ECS_OK && best != NULL) {
+		*m = best->qh_msg;
+		*lv = best->qh_lv;
+		memset(best, 0, sizeof(*best));	/* taken */
+	}
+	if (e == ECS_OK && m->m_id != 0 && s->st_nqa > 0)
+		qa_forget(s, m->m_id, &mids);
 	ivec_free(&mids);
 	if (e != ECS_OK) {
 		store_msg_clear(m);

@@ -290,6 +290,19 @@ enum ecs_err	 store_sent_all(struct store *, int64_t pid, struct ivec *);
  */
 enum ecs_err	 store_queue_peek(struct store *, int64_t pid, int64_t res,
 		    int lifo, struct ecs_msg *, struct ecs_linkv *);
+/*
+ * Before n pops of pid's queue in one transaction (PostgreSQL; nothing on
+ * SQLite): lock and read its first heads in one statement, for the
+ * store_queue_peek calls of those pops, which take them in queue order.
+ * Only the popping participant's links come with such a head. What is
+ * left goes with store_queue_prefetch_clear, or at the end of the
+ * transaction or a savepoint.
+ */
+enum ecs_err	 store_queue_prefetch(struct store *, int64_t pid,
+		    int64_t res, int lifo, size_t n);
+void		 store_queue_prefetch_clear(struct store *);
+/* Whether store_queue_prefetch fetches anything with this backend. */
+int		 store_queue_prefetches(struct store *);
 /* Messages with a community record for cid in postrouted resources. */
 enum ecs_err	 store_postroutable(struct store *, int64_t cid,
 		    struct ivec *);

@@ -26,20 +26,7 @@ my %to = ('X-EcsReceiverMemberships' => $d->mid(P2 => 'WUV'));
 my $p1 = $d->as('P1');
 my $p2 = $d->as('P2');
 
-# Run SQL on the daemon's database; its output.
-sub sql {
-	my ($sql) = @_;
-	return Ecsd::pg_psql($d->pg_db, $sql) if $PG;
-	my $db = $d->datadir . '/ecsd.db';
-	my $pid = open(my $fh, '-|') // die "fork: $!";
-	if ($pid == 0) {
-		exec('sqlite3', '-cmd', '.timeout 10000', $db, $sql) or die "sqlite3: $!";
-	}
-	local $/;
-	my $out = <$fh> // '';
-	close $fh or die "sqlite3 $db: $?";
-	return $out;
-}
+sub sql { return $d->sql(@_) }
 
 # How many messages with this body the database holds.
 sub stored {
@@ -173,6 +160,33 @@ $pop = $p2->post("$X/fifo");
 is($pop->{status}, 200, 'once the removal works again, the pop works');
 is($pop->{body}, 'stuck', 'and the message was not lost');
 is_deeply(drain(), {}, 'the queue is empty after it');
+
+# ------------------------------------------------------- pops sent together
+
+# Pops that arrive together run together (on PostgreSQL, with their heads
+# read in one statement). One of them fails after writing: its batch goes,
+# and with it the pops that ran before it in the batch.
+poison_on();
+my @sent = ('t1', 't2', 'stuck', 't3', 't4', 't5');
+is($p1->post($X, body => $_, ctype => 'text/plain', headers => \%to)->{status}, 201,
+    "queued $_") for @sent;
+my @pc = map { $p2->fresh->start_request(POST => "$X/fifo") } 1 .. 8;
+my (%popped, %pop_status);
+for my $res (map { $_->finish_request } @pc) {
+	$pop_status{ $res->{status} }++;
+	$popped{ $res->{body} }++ if $res->{status} == 200 && length($res->{body} // '');
+}
+ok(!$popped{stuck}, 'the message that cannot be removed is not handed out');
+# 409 where the failed removal is the pop's own (SQLite: a constraint).
+my @bad = grep { $_ != 200 && $_ != 409 && $_ != 503 && $_ != 500 } keys %pop_status;
+is_deeply(\@bad, [], 'the pops get 200, or 409 or a 5xx (' .
+    join(', ', map { "$_: $pop_status{$_}" } sort keys %pop_status) . ')');
+poison_off();
+my $left = drain();
+my %all = %popped;
+$all{$_} += $left->{$_} for keys %$left;
+is_deeply(\%all, { map { ($_ => 1) } @sent },
+    'each message was popped once, then or afterwards');
 
 # ---------------------------------------------------------------- 409
 

@@ -114,5 +114,58 @@ subtest 'concurrent pops never hand out one message twice' => sub {
 	empty_queue_ok($p2->get("$R/fifo"), 'queue drained');
 };
 
+# Pops sent together, which one batch runs together: on PostgreSQL the pops
+# of one queue take their heads from one statement (ecsd/http.c,
+# http_run_pops).
+sub pop_together {
+	my (@what) = @_;	# [client name, "fifo" or "lifo"], ...
+	my @c = map { $d->as($_->[0])->fresh } @what;
+	$c[$_]->start_request(POST => "$R/$what[$_][1]") for 0 .. $#what;
+	return map { $_->finish_request } @c;
+}
+
+# None of these messages is left with its body: each went, or (as events
+# name it) is a tombstone (removed). Read in the database, as a message
+# nobody holds is not shown to its sender either.
+sub disposed_ok {
+	my ($ids, $name) = @_;
+	SKIP: {
+		skip 'no database of an external daemon', 1 if Ecsd::external();
+		my $in = join ',', @$ids;
+		is($d->sql("SELECT count(*) FROM messages WHERE id IN ($in) AND removed = 0") + 0,
+		    0, $name);
+	}
+}
+
+sub bodies_once_ok {
+	my ($got, $want, $name) = @_;
+	my @st = grep { $_->{status} != 200 } @$got;
+	is(scalar @st, 0, "$name: every pop 200") or diag(join ',', map { $_->{status} } @st);
+	my @b = sort grep { length } map { $_->{body} } @$got;
+	is_deeply(\@b, [sort @$want], "$name: each message once")
+	    or diag(join ',', @b);
+}
+
+subtest 'pops run together: shared messages, two memberships, both ends' => sub {
+	my $to3 = $d->mid(P3 => 'public');
+	my @s = map { create_ok($p1, $R, mids => [$to2, $to3], body => "s$_") } 1 .. 8;
+	my @got = pop_together((map { ['P2', 'fifo'] } 1 .. 8),
+	    (map { ['P3', 'fifo'] } 1 .. 8));
+	bodies_once_ok([@got[0 .. 7]], [map { "s$_" } 1 .. 8], 'P2');
+	bodies_once_ok([@got[8 .. 15]], [map { "s$_" } 1 .. 8], 'P3');
+	# Whichever pop took the last link disposed of the message.
+	disposed_ok(\@s, 'messages popped by both receivers are disposed of');
+
+	my @two = map { create_ok($p1, $R, comms => ['SUV', 'WUV'], body => "d$_") } 1 .. 4;
+	@got = pop_together((map { ['P2', 'lifo'] } 1 .. 4), (map { ['P2', 'fifo'] } 1 .. 2));
+	bodies_once_ok(\@got, [map { "d$_" } 1 .. 4], 'two memberships, fifo and lifo');
+	@two = map { create_ok($p1, $R, comms => ['SUV', 'WUV'], body => "e$_") } 1 .. 4;
+	@got = pop_together(map { ['P2', 'lifo'] } 1 .. 6);
+	bodies_once_ok(\@got, [map { "e$_" } 1 .. 4], 'two memberships, lifo');
+	disposed_ok(\@two, 'messages linked twice are disposed of');
+	empty_queue_ok($p2->get("$R/fifo"), 'P2 drained');
+	empty_queue_ok($p3->get("$R/fifo"), 'P3 drained');
+};
+
 $d->stop_ok;
 done_testing();

@@ -295,6 +295,22 @@ sub port { $_[0]{port} }
 # The PostgreSQL database of this daemon (undef on SQLite).
 sub pg_db { $_[0]{pg_db} }
 sub dir { $_[0]{dir} }
+
+# Run SQL on the daemon's database (psql or sqlite3); its output.
+sub sql {
+	my ($self, $sql) = @_;
+	return pg_psql($self->{pg_db}, $sql) if $self->{pg_db};
+	my $db = $self->datadir . '/ecsd.db';
+	my $pid = open(my $fh, '-|');
+	croak "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		exec('sqlite3', '-cmd', '.timeout 10000', $db, $sql) or POSIX::_exit(127);
+	}
+	local $/;
+	my $out = <$fh> // '';
+	close $fh or croak "sqlite3 $db: $?";
+	return $out;
+}
 sub datadir { $_[0]{datadir} }
 sub password { $_[0]{password} }
 sub running { defined $_[0]{pid} }
