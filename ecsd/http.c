@@ -551,21 +551,24 @@ int_cmp(const void *a, const void *b)
 
 /*
  * Pops run together, just before the commit, when the store gains from it
- * (store_queue_prefetches: PostgreSQL). A pop of a queue waits for the
- * commit before its reply anyway; run last, the n pops of one queue in a
- * batch take their heads from one statement (store_queue_prefetch)
- * instead of a round trip each. The pops of a queue still take its heads
- * in the order they arrived. A pop whose client went away meanwhile takes
+ * (store_queue_prefetches: PostgreSQL). A pop waits for the commit before
+ * its reply anyway; run last, the n pops of one queue in a batch take
+ * their heads from one statement (store_queue_prefetch) instead of a
+ * round trip each, and the pops of one participant's events theirs
+ * (store_events_prefetch). The pops of a queue still take its heads in
+ * the order they arrived. A pop whose client went away meanwhile takes
  * nothing.
  */
 #define POP_KEYS	32	/* queues fetched ahead in one batch at most */
 
+/* A pop of resource r's queue (lifo), or of the caller's events (r NULL). */
 int
 http_defer_pop(struct req *rq, const struct ecs_resource *r, int lifo)
 {
-	if ((rq->rq_pop_res = malloc(sizeof(*r))) == NULL)
+	if (r != NULL && (rq->rq_pop_res = malloc(sizeof(*r))) == NULL)
 		return -1;	/* then it runs at once */
-	*rq->rq_pop_res = *r;
+	if (r != NULL)
+		*rq->rq_pop_res = *r;
 	rq->rq_pop_lifo = lifo;
 	rq->rq_deferred = 1;
 	TAILQ_INSERT_TAIL(&rq->rq_env->e_pops, rq, rq_entry);
@@ -579,33 +582,41 @@ http_run_pops(struct ecsd *env)
 		int64_t	 pk_pid;
 		int64_t	 pk_res;
 		int	 pk_lifo;
-		int	 pk_mixed;	/* fifo and lifo pops */
-		size_t	 pk_n;
+		int	 pk_mixed;	/* fifo and lifo, or all events */
+		size_t	 pk_n;		/* heads, or events */
 	}		 keys[POP_KEYS];
 	struct reqlist	 pops;
 	struct req	*rq;
+	int64_t		 res;
 	size_t		 i, nk = 0;
+	enum ecs_err	 e;
 
 	TAILQ_INIT(&pops);
 	TAILQ_CONCAT(&pops, &env->e_pops, rq_entry);
 	TAILQ_FOREACH(rq, &pops, rq_entry) {
 		if (rq->rq_dead)
 			continue;
+		res = rq->rq_pop_res != NULL ? rq->rq_pop_res->r_id : 0;
 		for (i = 0; i < nk; i++)
 			if (keys[i].pk_pid == rq->rq_caller.p_id &&
-			    keys[i].pk_res == rq->rq_pop_res->r_id)
+			    keys[i].pk_res == res)
 				break;
 		if (i == nk) {
 			if (nk == POP_KEYS)
 				continue;
 			keys[nk].pk_pid = rq->rq_caller.p_id;
-			keys[nk].pk_res = rq->rq_pop_res->r_id;
+			keys[nk].pk_res = res;
 			keys[nk].pk_lifo = rq->rq_pop_lifo;
 			keys[nk].pk_mixed = 0;
 			keys[nk++].pk_n = 0;
 		}
 		keys[i].pk_mixed |= keys[i].pk_lifo != rq->rq_pop_lifo;
-		keys[i].pk_n++;
+		if (res != 0)
+			keys[i].pk_n++;
+		else if (rq->rq_wait_count < 0)
+			keys[i].pk_mixed = 1;	/* all of them */
+		else
+			keys[i].pk_n += (size_t)rq->rq_wait_count;
 	}
 	/*
 	 * Heads of both ends of one queue are not fetched ahead: on a short
@@ -616,8 +627,11 @@ http_run_pops(struct ecsd *env)
 		if (keys[i].pk_mixed || keys[i].pk_n < 2 ||
 		    !store_in_tx(env->e_store))
 			continue;
-		if (store_queue_prefetch(env->e_store, keys[i].pk_pid,
-		    keys[i].pk_res, keys[i].pk_lifo, keys[i].pk_n) != ECS_OK) {
+		e = keys[i].pk_res != 0 ? store_queue_prefetch(env->e_store,
+		    keys[i].pk_pid, keys[i].pk_res, keys[i].pk_lifo,
+		    keys[i].pk_n) : store_events_prefetch(env->e_store,
+		    keys[i].pk_pid, keys[i].pk_n);
+		if (e != ECS_OK) {
 			log_warnx("queue heads: %s",
 			    store_errmsg(env->e_store));
 			break;
@@ -630,7 +644,11 @@ http_run_pops(struct ecsd *env)
 		if (!rq->rq_dead && (store_in_tx(env->e_store) ||
 		    join_batch(rq, 1) == 0)) {
 			rq->rq_wmark = store_writes(env->e_store);
-			res_messages_pop(rq, rq->rq_pop_res, rq->rq_pop_lifo);
+			if (rq->rq_pop_res != NULL)
+				res_messages_pop(rq, rq->rq_pop_res,
+				    rq->rq_pop_lifo);
+			else
+				res_events_answer(rq);
 		}
 		free(rq->rq_pop_res);
 		rq->rq_pop_res = NULL;

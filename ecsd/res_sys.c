@@ -110,7 +110,10 @@ event_count(struct req *rq, int64_t dflt)
 	return neg && n > 0 ? -1 : n;
 }
 
-/* Answer an events request from its saved parameters; 0 when replied. */
+/*
+ * Answer an events request from its saved parameters; 0 when replied. A
+ * pop that joined the batch (rq_wrote) is in it already.
+ */
 int
 res_events_answer(struct req *rq)
 {
@@ -119,7 +122,8 @@ res_events_answer(struct req *rq)
 	int		 fmt = rq->rq_wait_fmt, n;
 	enum ecs_err	 e;
 
-	if (rq->rq_wait_pop && http_begin_plain_write(rq) != 0)
+	if (rq->rq_wait_pop && !rq->rq_plain &&
+	    http_begin_plain_write(rq) != 0)
 		return 0;
 	buf_init(&b, 0);
 	e = broker_events(env->e_store, rq->rq_caller.p_id,
@@ -176,6 +180,13 @@ res_events(struct req *rq, int fifo, int sfx)
 			http_park(rq, (int)wait);
 			return;
 		}
+	}
+	/* A pop runs with the batch's other pops (http_run_pops). */
+	if (rq->rq_wait_pop && rq->rq_wait_count != 0 &&
+	    store_queue_prefetches(env->e_store)) {
+		if (http_begin_plain_write(rq) != 0 ||
+		    http_defer_pop(rq, NULL, 0) == 0)
+			return;
 	}
 	res_events_answer(rq);
 }

@@ -983,8 +983,8 @@ broker_events(struct store *s, int64_t pid, int64_t count, int pop, int fmt,
 	enum ecs_err		 e;
 
 	*n = 0;
-	if (count != 0 && (e = store_events(s, pid, count < 0 ? -1 : count,
-	    &ev, &nev)) != ECS_OK)
+	if (count != 0 && (e = (pop ? store_events_take : store_events)(s,
+	    pid, count < 0 ? -1 : count, &ev, &nev)) != ECS_OK)
 		return e;
 	jw_init(&w, out, 1);
 	if (fmt == 'j')

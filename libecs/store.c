@@ -98,6 +98,15 @@ struct qahead {
 	size_t			 qa_next;	/* first not taken */
 };
 
+/* A participant's events fetched ahead (store_events_prefetch). */
+struct evahead {
+	int64_t			 ea_pid;
+	struct ecs_event	*ea_v;
+	size_t			 ea_n;
+	size_t			 ea_next;	/* first not taken */
+	int			 ea_all;	/* fewer than asked: all */
+};
+
 struct store {
 	struct db		*st_db;
 	int			 st_tx;		/* a batch transaction is open */
@@ -115,6 +124,9 @@ struct store {
 	struct qahead		*st_qa;		/* queue heads fetched ahead */
 	size_t			 st_nqa;
 	size_t			 st_qacap;
+	struct evahead		*st_ea;		/* events fetched ahead */
+	size_t			 st_nea;
+	size_t			 st_eacap;
 };
 
 static void	 qa_clear(struct store *);
@@ -620,6 +632,7 @@ store_close(struct store *s)
 			s->st_db->db_drv->d_finalize(s->st_cache[i].ss_stmt);
 	qa_clear(s);
 	free(s->st_qa);
+	free(s->st_ea);
 	ivec_free(&s->st_new_mids);
 	ivec_free(&s->st_event_pids);
 	s->st_db->db_drv->d_close(s->st_db);
@@ -1694,6 +1707,7 @@ qa_drop(struct qahead *qa)
 	}
 }
 
+/* Drop every head and event fetched ahead (their locks stay). */
 static void
 qa_clear(struct store *s)
 {
@@ -1704,6 +1718,9 @@ qa_clear(struct store *s)
 		free(s->st_qa[i].qa_v);
 	}
 	s->st_nqa = 0;
+	for (i = 0; i < s->st_nea; i++)
+		free(s->st_ea[i].ea_v);
+	s->st_nea = 0;
 }
 
 static struct qahead *
@@ -2081,6 +2098,84 @@ store_events(struct store *s, int64_t pid, int64_t limit,
 	}
 	*out = v;
 	*n = cnt;
+	return ECS_OK;
+}
+
+/*
+ * Events fetched ahead, as queue heads are (above): the pops of one
+ * participant's events in a batch read them with one statement. A query of
+ * the participant's events in the same transaction would read those not
+ * taken yet again, so it first drops them.
+ */
+#define EA_MAX		256	/* events fetched ahead per participant */
+
+static struct evahead *
+ea_find(struct store *s, int64_t pid)
+{
+	size_t	 i;
+
+	for (i = 0; i < s->st_nea; i++)
+		if (s->st_ea[i].ea_pid == pid)
+			return &s->st_ea[i];
+	return NULL;
+}
+
+enum ecs_err
+store_events_prefetch(struct store *s, int64_t pid, size_t n)
+{
+	struct evahead	*ea;
+	enum ecs_err	 e;
+
+	if (!s->st_db->db_drv->d_blind_writes || !s->st_tx || n < 2 ||
+	    ea_find(s, pid) != NULL)
+		return ECS_OK;
+	if (n > EA_MAX)
+		n = EA_MAX;
+	if (s->st_nea == s->st_eacap) {
+		size_t	 ncap = s->st_eacap ? s->st_eacap * 2 : 8;
+
+		if ((ea = reallocarray(s->st_ea, ncap, sizeof(*ea))) == NULL)
+			return ECS_ENOMEM;
+		s->st_ea = ea;
+		s->st_eacap = ncap;
+	}
+	ea = &s->st_ea[s->st_nea];
+	memset(ea, 0, sizeof(*ea));
+	ea->ea_pid = pid;
+	if ((e = store_events(s, pid, (int64_t)n, &ea->ea_v, &ea->ea_n)) !=
+	    ECS_OK) {
+		qa_clear(s);
+		return e;
+	}
+	ea->ea_all = ea->ea_n < n;
+	s->st_nea++;
+	return ECS_OK;
+}
+
+enum ecs_err
+store_events_take(struct store *s, int64_t pid, int64_t limit,
+    struct ecs_event **out, size_t *n)
+{
+	struct evahead	*ea;
+	size_t		 left, k;
+
+	if ((ea = ea_find(s, pid)) == NULL)
+		return store_events(s, pid, limit, out, n);
+	left = ea->ea_n - ea->ea_next;
+	if (limit < 0 || (left < (uint64_t)limit && !ea->ea_all)) {
+		ea->ea_next = ea->ea_n;	/* the query reads them again */
+		return store_events(s, pid, limit, out, n);
+	}
+	k = left < (uint64_t)limit ? left : (size_t)limit;
+	*out = NULL;
+	*n = 0;
+	if (k == 0)
+		return ECS_OK;
+	if ((*out = reallocarray(NULL, k, sizeof(**out))) == NULL)
+		return ECS_ENOMEM;
+	memcpy(*out, ea->ea_v + ea->ea_next, k * sizeof(**out));
+	ea->ea_next += k;
+	*n = k;
 	return ECS_OK;
 }
 

@@ -321,6 +321,16 @@ enum ecs_err	 store_event_add_new(struct store *, int64_t pid, int64_t msg,
 /* Up to limit (negative: all) oldest events of a participant. */
 enum ecs_err	 store_events(struct store *, int64_t pid, int64_t limit,
 		    struct ecs_event **, size_t *);
+/*
+ * The same for pops: from what store_events_prefetch read, when it read
+ * for pid in this transaction. That reads (and locks) n events of pid at
+ * once, before pops that take n in all (PostgreSQL; nothing on SQLite);
+ * what is left goes as store_queue_prefetch's heads do.
+ */
+enum ecs_err	 store_events_take(struct store *, int64_t pid,
+		    int64_t limit, struct ecs_event **, size_t *);
+enum ecs_err	 store_events_prefetch(struct store *, int64_t pid,
+		    size_t n);
 /* Delete one event; a tombstone nobody refers to any more goes. */
 enum ecs_err	 store_event_delete(struct store *, int64_t id, int64_t msg);
 enum ecs_err	 store_events_delete_pid(struct store *, int64_t pid);

@@ -189,5 +189,33 @@ subtest 'concurrent event pops never return one event twice' => sub {
 	is_deeply(evs($p2), [], 'queue empty');
 };
 
+# On PostgreSQL the event pops that arrive together run together, reading
+# the events they take in one statement (ecsd/http.c, http_run_pops).
+subtest 'event pops of several counts sent together' => sub {
+	drain($p2);
+	my @ids = map { create_ok($p1, $R, mids => [$d->mid(P2 => 'WUV')]) } 1 .. 12;
+	my @counts = (1, 2, 3, 1, 2, 3);
+	my @c = map { $d->as('P2')->fresh } @counts;
+	$c[$_]->start_request(POST => "/sys/events/fifo?count=$counts[$_]") for 0 .. $#c;
+	my @got = map { $_->finish_request } @c;
+	is_deeply([sort map { $_->{status} } @got], [(200) x 6], 'all 200');
+	my @n = map { scalar @{ events_of($_) || [] } } @got;
+	is_deeply(\@n, \@counts, 'each pop took as many as it asked for');
+	my @evs = map { @{ events_of($_) || [] } } @got;
+	is_deeply([sort @evs], [sort map { "numlab/results/$_ created" } @ids],
+	    'each event popped exactly once');
+
+	@ids = map { create_ok($p1, $R, mids => [$d->mid(P2 => 'WUV')]) } 1 .. 5;
+	@c = map { $d->as('P2')->fresh } 1 .. 4;
+	my @q = ('count=2', 'count=-1', 'count=2', 'count=3');
+	$c[$_]->start_request(POST => "/sys/events/fifo?$q[$_]") for 0 .. $#c;
+	@got = map { $_->finish_request } @c;
+	is_deeply([sort map { $_->{status} } @got], [(200) x 4], 'with count=-1: all 200');
+	@evs = map { @{ events_of($_) || [] } } @got;
+	is_deeply([sort @evs], [sort map { "numlab/results/$_ created" } @ids],
+	    'with count=-1: each event popped exactly once');
+	is_deeply(evs($p2), [], 'queue empty');
+};
+
 $d->stop_ok;
 done_testing();
