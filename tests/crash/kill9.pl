@@ -20,7 +20,11 @@
 # Environment: KILL9_N (kills, default 50), KILL9_SEED (random seed),
 # KILL9_MIN/KILL9_MAX (seconds between kills, default 0.2/1.0),
 # KILL9_PRODUCERS (default 3), plus the harness's ECSD, ECSD_TEST_KEEP, ...
-# Needs the sqlite3 command-line tool (Debian package sqlite3); exits 77
+# With ECSD_TEST_PGHOST (a server of tests/pg/pgserver) the daemon runs on
+# PostgreSQL, and the check after every kill is that no link, event,
+# community record or token names a message that is not there (there are no
+# foreign keys to messages, schema version 6).
+# On SQLite it needs the sqlite3 command-line tool (Debian package sqlite3); exits 77
 # (skip) without it. Perl core modules only.
 use strict;
 use warnings;
@@ -35,7 +39,8 @@ use Ecsd;
 
 $| = 1;
 
-if (system('sqlite3 -version >/dev/null 2>&1') != 0) {
+my $PG = Ecsd::pg();
+if (!$PG && system('sqlite3 -version >/dev/null 2>&1') != 0) {
 	print "SKIP: the sqlite3 command-line tool is missing " .
 	    "(apt-get install sqlite3)\n";
 	exit 77;
@@ -243,6 +248,17 @@ my ($kills, $checks) = (0, 0);
 
 sub integrity {
 	my ($what) = @_;
+	if ($PG) {
+		my $n = $d->sql(join(' + ', 'SELECT 0', map {
+			"(SELECT count(*) FROM $_ x WHERE NOT EXISTS " .
+			"(SELECT 1 FROM messages m WHERE m.id = x.message_id))"
+		} qw(links events community_messages auths)));
+		$n =~ s/\s+//g;
+		$checks++;
+		push @fail, "$what: $n rows name a message that is not there"
+		    unless $n eq '0';
+		return;
+	}
 	my $copy = "$dir/check.db";
 	unlink($copy, "$copy-wal", "$copy-shm");
 	copy($db, $copy) or die "copy $db: $!";

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # The black-box suite once more, on PostgreSQL: starts a private server
 # (tests/pg/pgserver) in a temporary directory, runs every
-# tests/blackbox/*.t and tests/soak.sh against it with ECSD_TEST_PGHOST set
+# tests/blackbox/*.t, tests/soak.sh and tests/crash/kill9.sh (8 kills of the
+# daemon under load) against it with ECSD_TEST_PGHOST set
 # (so that every ecsd they start gets a fresh database there, see
 # tests/blackbox/lib/Ecsd.pm), stops the server, and prints the results of
 # all of them as one TAP stream, each test named "FILE: description", so
@@ -40,7 +41,8 @@ if ($? != 0 || $bindir eq '') {
 
 my @files = @ARGV;
 if (!@files) {
-	@files = (sort(glob("$SRC/tests/blackbox/*.t")), "$SRC/tests/soak.sh");
+	@files = (sort(glob("$SRC/tests/blackbox/*.t")), "$SRC/tests/soak.sh",
+	    "$SRC/tests/crash/kill9.sh");
 	if ($ENV{ECSD_PG_TESTS}) {
 		my %want = map { $_ => 1 } split ' ', $ENV{ECSD_PG_TESTS};
 		@files = grep { $want{ basename($_) } } @files;
@@ -96,6 +98,7 @@ $server_up = 1;
 print "# PostgreSQL from $bindir on $dir; ", scalar(@files), " files, $JOBS at a time\n";
 
 $ENV{ECSD_TEST_PGHOST} = $dir;
+$ENV{top_srcdir} //= $SRC;
 $ENV{ECSD_TEST_PGUSER} = 'postgres';
 $ENV{ECSD_TEST_PGBIN} = $bindir;
 delete $ENV{ECSD_TEST_URL};
