@@ -1245,6 +1245,20 @@ link_row(struct dbst *q, int col, struct ecs_linkv *v, size_t *cap)
 #define MSG_HEAD_JOIN	"JOIN links l ON l.message_id = m.id " \
 			"JOIN memberships mm ON mm.id = l.membership_id "
 
+/*
+ * The first limit heads of a membership's queue in a resource (order desc
+ * "" or " DESC"), with their links, in MSG_HEAD_COLS; op is "=" for one
+ * head (a scalar subquery), "IN" for several. Heads another node is
+ * popping are skipped. Parameters: the membership (for the body), the
+ * membership, the resource, and the limit if it is "?".
+ */
+#define QUEUE_HEADS(op, desc, limit, order) \
+	"SELECT " MSG_HEAD_COLS " FROM messages m " MSG_HEAD_JOIN \
+	"WHERE m.id " op " (SELECT message_id FROM links " \
+	"WHERE membership_id = ? AND resource_id = ? " \
+	"ORDER BY message_id" desc " LIMIT " limit DB_SKIP_LOCKED ") " \
+	"ORDER BY " order
+
 /* A message from the MSG_COLS of q's current row. */
 static enum ecs_err
 msg_row(struct store *s, struct dbst *q, struct ecs_msg *m)
@@ -1645,17 +1659,9 @@ queue_head(struct store *s, int64_t mid, int64_t res, int lifo,
 	 * skipped.
 	 */
 	if (lifo)
-		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
-		    MSG_HEAD_JOIN "WHERE m.id = (SELECT message_id FROM links "
-		    "WHERE membership_id = ? AND resource_id = ? "
-		    "ORDER BY message_id DESC LIMIT 1" DB_SKIP_LOCKED ") "
-		    "ORDER BY l.membership_id");
+		q = st(s, QUEUE_HEADS("=", " DESC", "1", "l.membership_id"));
 	else
-		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
-		    MSG_HEAD_JOIN "WHERE m.id = (SELECT message_id FROM links "
-		    "WHERE membership_id = ? AND resource_id = ? "
-		    "ORDER BY message_id LIMIT 1" DB_SKIP_LOCKED ") "
-		    "ORDER BY l.membership_id");
+		q = st(s, QUEUE_HEADS("=", "", "1", "l.membership_id"));
 	if (q == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, mid);	/* the row that has the body */
@@ -1781,17 +1787,10 @@ qa_fetch(struct store *s, struct qahead *qa, int64_t pid, size_t n)
 	if ((qa->qa_v = calloc(n, sizeof(*qa->qa_v))) == NULL)
 		return ECS_ENOMEM;
 	if (qa->qa_lifo)
-		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
-		    MSG_HEAD_JOIN "WHERE m.id IN (SELECT message_id FROM links "
-		    "WHERE membership_id = ? AND resource_id = ? "
-		    "ORDER BY message_id DESC LIMIT ?" DB_SKIP_LOCKED ") "
-		    "ORDER BY m.id DESC, l.membership_id");
+		q = st(s, QUEUE_HEADS("IN", " DESC", "?",
+		    "m.id DESC, l.membership_id"));
 	else
-		q = st(s, "SELECT " MSG_HEAD_COLS " FROM messages m "
-		    MSG_HEAD_JOIN "WHERE m.id IN (SELECT message_id FROM links "
-		    "WHERE membership_id = ? AND resource_id = ? "
-		    "ORDER BY message_id LIMIT ?" DB_SKIP_LOCKED ") "
-		    "ORDER BY m.id, l.membership_id");
+		q = st(s, QUEUE_HEADS("IN", "", "?", "m.id, l.membership_id"));
 	if (q == NULL)
 		return ECS_ESTORE;
 	bind_i(q, 1, qa->qa_mid);	/* the row that has the body */
