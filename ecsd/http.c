@@ -556,8 +556,9 @@ int_cmp(const void *a, const void *b)
  * their heads from one statement (store_queue_prefetch) instead of a
  * round trip each, and the pops of one participant's events theirs
  * (store_events_prefetch). The pops of a queue still take its heads in
- * the order they arrived. A pop whose client went away meanwhile takes
- * nothing.
+ * the order they arrived. A pop whose connection failed meanwhile takes
+ * nothing (conn.c: an error, not an end of input, which may be a half
+ * close).
  */
 #define POP_KEYS	32	/* queues fetched ahead in one batch at most */
 
