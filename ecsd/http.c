@@ -621,12 +621,12 @@ http_run_pops(struct ecsd *env)
 	}
 	/*
 	 * Heads of both ends of one queue are not fetched ahead: on a short
-	 * queue they would be the same. A failure leaves the transaction
-	 * aborted: the pops fail, and the commit answers 503 for the batch.
+	 * queue they would be the same. The store decides the rest (a single
+	 * pop, no transaction). A failure leaves the transaction aborted: the
+	 * pops fail, and the commit answers 503 for the batch.
 	 */
 	for (i = 0; i < nk; i++) {
-		if (keys[i].pk_mixed || keys[i].pk_n < 2 ||
-		    !store_in_tx(env->e_store))
+		if (keys[i].pk_mixed)
 			continue;
 		e = keys[i].pk_res != 0 ? store_queue_prefetch(env->e_store,
 		    keys[i].pk_pid, keys[i].pk_res, keys[i].pk_lifo,

@@ -112,7 +112,8 @@ event_count(struct req *rq, int64_t dflt)
 
 /*
  * Answer an events request from its saved parameters; 0 when replied. A
- * pop that joined the batch (rq_wrote) is in it already.
+ * pop that joined the batch without a savepoint (rq_plain: one run by
+ * http_run_pops) is in it already.
  */
 int
 res_events_answer(struct req *rq)

@@ -1704,13 +1704,20 @@ queue_head(struct store *s, int64_t mid, int64_t res, int lifo,
  */
 #define QA_MAX		32	/* heads fetched ahead per queue at most */
 
+/* Free a head; it reads as taken (m_id 0). */
+static void
+qh_clear(struct qhead *qh)
+{
+	store_msg_clear(&qh->qh_msg);
+	qh->qh_msg.m_id = 0;
+	linkv_free(&qh->qh_lv);
+}
+
 static void
 qa_drop(struct qahead *qa)
 {
-	for (; qa->qa_next < qa->qa_n; qa->qa_next++) {
-		store_msg_clear(&qa->qa_v[qa->qa_next].qh_msg);
-		linkv_free(&qa->qa_v[qa->qa_next].qh_lv);
-	}
+	for (; qa->qa_next < qa->qa_n; qa->qa_next++)
+		qh_clear(&qa->qa_v[qa->qa_next]);
 }
 
 /* Drop every head and event fetched ahead (their locks stay). */
@@ -1758,19 +1765,17 @@ qa_front(struct qahead *qa)
 static void
 qa_forget(struct store *s, int64_t id, const struct ivec *mids)
 {
-	struct qhead	*qh;
+	struct qahead	*qa;
 	size_t		 i, j;
 
-	for (i = 0; i < s->st_nqa; i++)
-		for (j = s->st_qa[i].qa_next; j < s->st_qa[i].qa_n &&
-		    ivec_has(mids, s->st_qa[i].qa_mid); j++) {
-			qh = &s->st_qa[i].qa_v[j];
-			if (qh->qh_msg.m_id != id)
-				continue;
-			store_msg_clear(&qh->qh_msg);
-			qh->qh_msg.m_id = 0;
-			linkv_free(&qh->qh_lv);
-		}
+	for (i = 0; i < s->st_nqa; i++) {
+		qa = &s->st_qa[i];
+		if (!ivec_has(mids, qa->qa_mid))
+			continue;
+		for (j = qa->qa_next; j < qa->qa_n; j++)
+			if (qa->qa_v[j].qh_msg.m_id == id)
+				qh_clear(&qa->qa_v[j]);
+	}
 }
 
 /* Read up to n heads of membership mid's queue into qa. */
@@ -1893,6 +1898,7 @@ store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
 	struct ecs_linkv xl;
 	struct qahead	*qa;
 	struct qhead	*qh, *best = NULL;	/* a head fetched ahead */
+	int64_t		 cur;			/* best's or m's id, or 0 */
 	size_t		 i;
 	enum ecs_err	 e;
 
@@ -1901,10 +1907,10 @@ store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
 	memset(&mids, 0, sizeof(mids));
 	e = participant_mids(s, pid, &mids);
 	for (i = 0; e == ECS_OK && i < mids.iv_n; i++) {
+		cur = best != NULL ? best->qh_msg.m_id : m->m_id;
 		if ((qa = qa_find(s, mids.iv_v[i], res)) != NULL) {
 			if (qa->qa_lifo == lifo && (qh = qa_front(qa)) != NULL) {
-				if (head_before(qh->qh_msg.m_id, best != NULL ?
-				    best->qh_msg.m_id : m->m_id, lifo)) {
+				if (head_before(qh->qh_msg.m_id, cur, lifo)) {
 					store_msg_clear(m);
 					m->m_id = 0;
 					linkv_free(lv);
@@ -1919,8 +1925,7 @@ store_queue_peek(struct store *s, int64_t pid, int64_t res, int lifo,
 		if ((e = queue_head(s, mids.iv_v[i], res, lifo, &x, &xl)) !=
 		    ECS_OK || x.m_id == 0)
 			continue;
-		if (head_before(x.m_id, best != NULL ? best->qh_msg.m_id :
-		    m->m_id, lifo)) {
+		if (head_before(x.m_id, cur, lifo)) {
 			store_msg_clear(m);
 			linkv_free(lv);
 			*m = x;
@@ -2104,7 +2109,8 @@ store_events(struct store *s, int64_t pid, int64_t limit,
  * Events fetched ahead, as queue heads are (above): the pops of one
  * participant's events in a batch read them with one statement. A query of
  * the participant's events in the same transaction would read those not
- * taken yet again, so it first drops them.
+ * taken yet again, so a pop that queries (store_events_take: all of them,
+ * or more than are left) first drops them.
  */
 #define EA_MAX		256	/* events fetched ahead per participant */
 
